@@ -1,0 +1,137 @@
+"""The backend contract: where sandboxes run.
+
+A ``Sandbox`` is shaped like ``subprocess.Popen`` (as jupyter_client's kernel
+provisioners are): ``poll``, ``wait``, ``send_signal``, ``terminate``, ``kill``,
+``cleanup``. A ``Backend`` launches sandboxes, re-attaches to one by id (another
+process started it), and lists the sandboxes carrying given labels (the sweep).
+
+Backends are found through the ``lci.backends`` entry-point group, built-ins
+included; ``load_backend`` is the one lookup function.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["Backend", "ExitInfo", "Mount", "Sandbox", "SandboxInfo", "SandboxSpec", "load_backend"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # host path
+    target: str  # path in the sandbox
+    read_only: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxSpec:
+    """Everything needed to start one sandbox; the security limits are not optional."""
+
+    name: str
+    image: str
+    command: list[str]
+    mounts: list[Mount]
+    labels: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+    user: str
+    network: str  # "none": no network at all
+    memory: int  # bytes, swap included
+    cpus: float
+    pids_limit: int
+    tmp_size: int  # bytes of the /tmp tmpfs; the root filesystem is read-only
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    id: str
+    labels: dict[str, str]
+    running: bool
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    exit_code: int | None  # None while running
+    oom_killed: bool = False
+    gone: bool = False  # the sandbox no longer exists at all
+
+
+class Sandbox(abc.ABC):
+    """One running sandbox. Every method is safe to call on a sandbox that has exited."""
+
+    id: str
+
+    @abc.abstractmethod
+    async def poll(self) -> int | None:
+        """Called by the session while waiting on the kernel: None while running, else
+        the exit code (-1 when the sandbox is gone)."""
+
+    @abc.abstractmethod
+    async def wait(self, timeout: float | None = None) -> int:
+        """Called at shutdown: block until the sandbox exits; return its exit code."""
+
+    @abc.abstractmethod
+    async def exit_info(self) -> ExitInfo:
+        """Called after a death: why the sandbox exited (exit code, OOM)."""
+
+    @abc.abstractmethod
+    async def send_signal(self, signum: int) -> None:
+        """Called by the session to signal the sandbox's first process (the launcher)."""
+
+    @abc.abstractmethod
+    async def terminate(self) -> None:
+        """Called when a session is stopped: ask the sandbox to exit (SIGTERM, short grace)."""
+
+    @abc.abstractmethod
+    async def kill(self) -> None:
+        """Called when terminate() did not work: stop the sandbox now."""
+
+    @abc.abstractmethod
+    async def cleanup(self) -> None:
+        """Called last: free everything the sandbox held (container, its layer)."""
+
+
+class Backend(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise EngineUnavailable when the engine does not answer."""
+
+    @abc.abstractmethod
+    async def launch(self, spec: SandboxSpec) -> Sandbox:
+        """Called by Session.start: create and start a sandbox."""
+
+    @abc.abstractmethod
+    async def attach(self, sandbox_id: str) -> Sandbox:
+        """Called when a persisted session is re-attached by another process."""
+
+    @abc.abstractmethod
+    async def list_sandboxes(self, labels: dict[str, str]) -> list[SandboxInfo]:
+        """Called by the sweep: every sandbox (running or not) carrying these labels."""
+
+    @abc.abstractmethod
+    async def image_present(self, image: str) -> bool:
+        """Called before a launch to give a clear error when the image is missing."""
+
+    def close(self) -> None:
+        """Release the connection to the engine."""
+
+
+def load_backend(settings: Settings) -> Backend:
+    """Instantiate the backend named by ``settings.backend`` from the entry points."""
+    found = {ep.name: ep for ep in entry_points(group="lci.backends")}
+    if settings.backend in found:
+        cls = found[settings.backend].load()
+    elif settings.backend == "docker":  # running from a source tree without an install
+        from .docker import DockerBackend as cls
+    else:
+        raise ConfigError("LCI_BACKEND", settings.backend, f"one of {sorted(found) or ['docker']}")
+    return cls(settings)  # type: ignore[no-any-return]

@@ -1,0 +1,188 @@
+"""The Docker backend: one hardened container per sandbox, through docker-py.
+
+docker-py is synchronous; every call runs in a worker thread. ``docker.errors`` never
+leave this module: they become ``EngineUnavailable``, ``ImageNotFound`` or
+``BackendError`` here, once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+import docker
+import docker.errors
+from docker.types import Mount as DockerMount
+
+from ..errors import BackendError, EngineUnavailable, ImageNotFound
+from .base import Backend, ExitInfo, Sandbox, SandboxInfo, SandboxSpec
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+    from ..config import Settings
+
+__all__ = ["DockerBackend", "DockerSandbox"]
+
+T = TypeVar("T")
+
+
+def translate(exc: Exception, image: str | None = None) -> Exception:
+    """The one place docker-py errors become ours."""
+    if isinstance(exc, docker.errors.ImageNotFound) and image:
+        return ImageNotFound(image)
+    if isinstance(exc, docker.errors.APIError):
+        return BackendError(f"Docker engine error: {exc.explanation or exc}")
+    if isinstance(exc, docker.errors.DockerException):
+        return EngineUnavailable(str(exc))
+    return exc
+
+
+async def _call(fn: Callable[..., T], *args: Any, image: str | None = None, **kw: Any) -> T:
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kw))
+    except docker.errors.DockerException as exc:
+        raise translate(exc, image) from exc
+
+
+class DockerSandbox(Sandbox):
+    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
+        self.client = client
+        self.id = container_id
+
+    def _container(self) -> Container | None:
+        try:
+            return self.client.containers.get(self.id)
+        except docker.errors.NotFound:
+            return None
+
+    def _state(self) -> dict[str, Any] | None:
+        c = self._container()
+        return None if c is None else c.attrs.get("State", {})
+
+    async def poll(self) -> int | None:
+        state = await _call(self._state)
+        if state is None:
+            return -1
+        return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+    async def exit_info(self) -> ExitInfo:
+        state = await _call(self._state)
+        if state is None:
+            return ExitInfo(exit_code=-1, gone=True)
+        code = None if state.get("Running") else int(state.get("ExitCode", -1))
+        return ExitInfo(exit_code=code, oom_killed=bool(state.get("OOMKilled")))
+
+    async def wait(self, timeout: float | None = None) -> int:
+        c = await _call(self._container)
+        if c is None:
+            return -1
+        result = await _call(c.wait, timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
+    async def send_signal(self, signum: int) -> None:
+        c = await _call(self._container)
+        if c is not None:
+            try:
+                await _call(c.kill, signal=signum)
+            except BackendError:
+                pass  # not running any more: nothing to signal
+
+    async def terminate(self) -> None:
+        c = await _call(self._container)
+        if c is not None:
+            await _call(c.stop, timeout=3)
+
+    async def kill(self) -> None:
+        await self.send_signal(9)
+
+    async def cleanup(self) -> None:
+        c = await _call(self._container)
+        if c is not None:
+            try:
+                await _call(c.remove, force=True, v=True)
+            except BackendError:
+                pass  # already being removed
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=120)
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(str(exc)) from exc
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def ping(self) -> None:
+        try:
+            await _call(lambda: self.client.ping())
+        except BackendError as exc:
+            raise EngineUnavailable(str(exc)) from exc
+
+    async def image_present(self, image: str) -> bool:
+        try:
+            await _call(self.client.images.get, image)
+        except BackendError:
+            return False
+        return True
+
+    async def launch(self, spec: SandboxSpec) -> DockerSandbox:
+        kwargs = {
+            "image": spec.image,
+            "command": spec.command,
+            "name": spec.name,
+            "detach": True,
+            "user": spec.user,
+            "network_mode": spec.network,
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={spec.tmp_size}"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "mem_limit": spec.memory,
+            "memswap_limit": spec.memory,
+            "nano_cpus": int(spec.cpus * 1e9),
+            "pids_limit": spec.pids_limit,
+            "mounts": [
+                DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
+                for m in spec.mounts
+            ],
+            "labels": spec.labels,
+            "environment": spec.env,
+            "hostname": "sandbox",
+            "working_dir": "/mnt/data",
+        }
+        container = await _call(lambda: self.client.containers.run(**kwargs), image=spec.image)
+        return DockerSandbox(self.client, container.id)
+
+    async def attach(self, sandbox_id: str) -> DockerSandbox:
+        return DockerSandbox(self.client, sandbox_id)
+
+    async def list_sandboxes(self, labels: dict[str, str]) -> list[SandboxInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        found = await _call(self.client.containers.list, all=True, filters=filters, sparse=True)
+        out = []
+        for c in found:
+            attrs = c.attrs
+            out.append(
+                SandboxInfo(
+                    id=c.id,
+                    labels=dict(attrs.get("Labels") or {}),
+                    running=attrs.get("State") == "running",
+                )
+            )
+        return out

@@ -1,0 +1,138 @@
+"""The exception tree of lci.
+
+An error in the *user's* code is never an exception here: it is a result
+(``Execution.status == "error"``). These exceptions mean the engine itself could
+not do what was asked::
+
+    InterpreterError
+    ├── ConfigError (ValueError)            bad setting or environment variable
+    ├── BackendError                        the sandbox engine (Docker) failed
+    │   ├── EngineUnavailable               no engine answers
+    │   ├── ImageNotFound                   the sandbox image is missing
+    │   └── ImageBuildFailed                building the sandbox image failed
+    ├── SessionError
+    │   ├── NoSuchSession (KeyError)        unknown session / thread id
+    │   ├── SessionClosed                   the session (or manager) was closed
+    │   ├── SessionStartFailed              the sandbox or its kernel did not come up
+    │   └── KernelDied                      the kernel died and could not be restarted
+    └── FileError
+        ├── NoSuchFile (KeyError)           unknown file id
+        ├── InvalidFilename (ValueError)    traversal, absolute path, NUL, empty ...
+        └── FileTooLarge (ValueError)       over a configured size limit
+
+Every class builds its own message from its fields, and the message says what
+to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "EngineUnavailable",
+    "FileError",
+    "FileTooLarge",
+    "ImageBuildFailed",
+    "ImageNotFound",
+    "InterpreterError",
+    "InvalidFilename",
+    "KernelDied",
+    "NoSuchFile",
+    "NoSuchSession",
+    "SessionClosed",
+    "SessionError",
+    "SessionStartFailed",
+]
+
+
+class InterpreterError(Exception):
+    """Root of every error lci raises on purpose."""
+
+
+class ConfigError(InterpreterError, ValueError):
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(f"{name}={value!r} is not valid: expected {expected}.")
+
+
+class BackendError(InterpreterError):
+    """The sandbox engine failed; the message carries the engine's own words."""
+
+
+class EngineUnavailable(BackendError):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            f"No Docker engine answers ({detail}). Start one (`bash run.sh` installs and starts "
+            "dockerd on Debian), or point DOCKER_HOST at a running engine."
+        )
+
+
+class ImageNotFound(BackendError):
+    def __init__(self, image: str) -> None:
+        self.image = image
+        super().__init__(
+            f"The sandbox image {image!r} is not present. Build it with `lci image build`."
+        )
+
+
+class ImageBuildFailed(BackendError):
+    def __init__(self, step: str, detail: str) -> None:
+        self.step, self.detail = step, detail
+        super().__init__(f"Building the sandbox image failed at {step}: {detail}")
+
+
+class SessionError(InterpreterError):
+    pass
+
+
+class NoSuchSession(SessionError, KeyError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+    def __str__(self) -> str:
+        return f"No session {self.key!r}: it never existed or it was removed."
+
+
+class SessionClosed(SessionError):
+    def __init__(self, what: str = "session") -> None:
+        self.what = what
+        super().__init__(f"Cannot use a closed {what}: open a new one.")
+
+
+class SessionStartFailed(SessionError):
+    def __init__(self, session_id: str, detail: str) -> None:
+        self.session_id, self.detail = session_id, detail
+        super().__init__(f"Session {session_id} did not start: {detail}")
+
+
+class KernelDied(SessionError):
+    def __init__(self, session_id: str, detail: str) -> None:
+        self.session_id, self.detail = session_id, detail
+        super().__init__(f"The kernel of session {session_id} died: {detail}")
+
+
+class FileError(InterpreterError):
+    pass
+
+
+class NoSuchFile(FileError, KeyError):
+    def __init__(self, file_id: str) -> None:
+        self.file_id = file_id
+        super().__init__(file_id)
+
+    def __str__(self) -> str:
+        return f"No file {self.file_id!r}: check the id (files.list() shows the known ones)."
+
+
+class InvalidFilename(FileError, ValueError):
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename, self.reason = filename, reason
+        super().__init__(f"Invalid filename {filename!r}: {reason}.")
+
+
+class FileTooLarge(FileError, ValueError):
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what, self.size, self.limit = what, size, limit
+        super().__init__(f"{what} is {size} bytes, over the limit of {limit} bytes.")

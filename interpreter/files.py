@@ -1,0 +1,170 @@
+"""Files with IDs: uploads and what executions produce.
+
+Contents are stored once per sha256 under ``LCI_HOME/blobs`` (written to a temporary
+file, then renamed, so a crash never leaves a half-written blob); metadata goes to
+SQLite. IDs are opaque: ``file-`` and 24 random hex digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio.to_thread
+
+from .errors import FileTooLarge, NoSuchFile
+from .results import FileInfo
+from .store import Store
+from .workspace import sanitize_filename
+
+__all__ = ["PURPOSE_OUTPUT", "PURPOSE_UPLOAD", "FileStore", "new_file_id"]
+
+PURPOSE_UPLOAD = "assistants"
+PURPOSE_OUTPUT = "assistants_output"
+CHUNK = 1 << 20
+Source = bytes | BinaryIO | os.PathLike[str] | str
+
+
+def new_file_id() -> str:
+    return "file-" + secrets.token_hex(12)
+
+
+def guess_mime(filename: str) -> str:
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+class FileStore:
+    """Async API over the blob directory and the store. ``owner`` scopes every call."""
+
+    def __init__(self, store: Store, blobs_dir: Path, max_upload_bytes: int) -> None:
+        self.store = store
+        self.blobs = blobs_dir
+        self.max_upload_bytes = max_upload_bytes
+        (self.blobs / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+    # -- writing -------------------------------------------------------------------
+
+    def ingest(self, read: Callable[[int], bytes], limit: int, what: str) -> tuple[str, int]:
+        """Stream ``read`` into a blob; return (sha256, size). Blocking."""
+        digest, size = hashlib.sha256(), 0
+        tmp = self.blobs / "tmp" / secrets.token_hex(8)
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise FileTooLarge(what, size, limit)
+                    digest.update(chunk)
+                    out.write(chunk)
+            sha = digest.hexdigest()
+            final = self.blob_path(sha)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
+            return sha, size
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def record(self, filename: str, sha: str, size: int, purpose: str, owner: str = "", **where: str | None) -> FileInfo:
+        info = FileInfo(
+            id=new_file_id(),
+            filename=filename,
+            bytes=size,
+            mime_type=guess_mime(filename),
+            sha256=sha,
+            purpose=purpose,
+            created_at=time.time(),
+            **where,  # type: ignore[arg-type]
+        )
+        self.store.add_file(info, owner=owner)
+        return info
+
+    async def upload(
+        self,
+        source: Source,
+        filename: str | None = None,
+        *,
+        purpose: str = PURPOSE_UPLOAD,
+        owner: str = "",
+        thread_id: str | None = None,
+    ) -> str:
+        """Store bytes, a binary file object or a path; return the new file's ID."""
+        info = await self.upload_info(source, filename, purpose=purpose, owner=owner, thread_id=thread_id)
+        return info.id
+
+    async def upload_info(
+        self,
+        source: Source,
+        filename: str | None = None,
+        *,
+        purpose: str = PURPOSE_UPLOAD,
+        owner: str = "",
+        thread_id: str | None = None,
+    ) -> FileInfo:
+        name = filename or _name_of(source)
+        safe = sanitize_filename(name)
+
+        def work() -> FileInfo:
+            if isinstance(source, bytes):
+                view = memoryview(source)
+                pos = [0]
+
+                def read(n: int) -> bytes:
+                    chunk = bytes(view[pos[0] : pos[0] + n])
+                    pos[0] += n
+                    return chunk
+
+                sha, size = self.ingest(read, self.max_upload_bytes, safe)
+            elif isinstance(source, (str, os.PathLike)):
+                with open(source, "rb") as f:
+                    sha, size = self.ingest(f.read, self.max_upload_bytes, safe)
+            else:
+                sha, size = self.ingest(source.read, self.max_upload_bytes, safe)
+            return self.record(safe, sha, size, purpose, owner, thread_id=thread_id)
+
+        return await anyio.to_thread.run_sync(work)
+
+    # -- reading -------------------------------------------------------------------
+
+    def info(self, file_id: str, owner: str | None = None) -> FileInfo:
+        info = self.store.get_file(file_id, owner)
+        if info is None:
+            raise NoSuchFile(file_id)
+        return info
+
+    async def get(self, file_id: str, owner: str | None = None) -> FileInfo:
+        return self.info(file_id, owner)
+
+    def path(self, file_id: str, owner: str | None = None) -> Path:
+        """Where the contents are on disk (read-only use)."""
+        return self.blob_path(self.info(file_id, owner).sha256)
+
+    async def content(self, file_id: str, owner: str | None = None) -> bytes:
+        path = self.path(file_id, owner)
+        return await anyio.to_thread.run_sync(path.read_bytes)
+
+    async def list(self, owner: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
+        return self.store.list_files(owner=owner, thread_id=thread_id)
+
+    async def delete(self, file_id: str, owner: str | None = None) -> None:
+        self.info(file_id, owner)
+        orphan = self.store.delete_file(file_id)
+        if orphan:
+            self.blob_path(orphan).unlink(missing_ok=True)
+
+
+def _name_of(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    name = getattr(source, "name", None)
+    if isinstance(name, str) and name:
+        return Path(name).name
+    raise ValueError("filename= is required when uploading bytes or an unnamed stream")

@@ -1,0 +1,300 @@
+"""Many sessions, one per thread: get-or-create, re-attach, idle expiry, sweep.
+
+Session records live in SQLite, so a second process (another ``lci run``, a restarted
+service) re-attaches to the thread's live container instead of starting another.
+Expiry is enforced by the reaper task of any open manager, by a sweep whenever a
+manager opens, and inside each sandbox by the launcher's own idle watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import zmq.asyncio
+
+from .backends.base import Backend, load_backend
+from .config import Settings
+from .errors import ImageNotFound, NoSuchSession, SessionClosed, SessionError
+from .files import FileStore
+from .results import SessionState
+from .session import LABEL, Session, teardown
+from .store import SessionRecord, Store
+
+__all__ = ["SessionManager"]
+
+
+class SessionManager:
+    """The async core. ``async with SessionManager.from_env() as manager: ...``"""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: Backend | None = None,
+        reaper: bool = True,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.settings.db_path)
+        self.files = FileStore(self.store, self.settings.blobs_dir, self.settings.max_upload_bytes)
+        self.backend = backend or load_backend(self.settings)
+        self._context = zmq.asyncio.Context()
+        self._sessions: dict[str, Session] = {}  # by session id
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._use_reaper = reaper
+        self._reaper: asyncio.Task[None] | None = None
+        self._image: str | None = None
+        self._closed = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SessionManager:
+        reaper = overrides.pop("reaper", True)
+        return cls(Settings.from_env(environ, **overrides), reaper=reaper)
+
+    async def __aenter__(self) -> SessionManager:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Sweep what earlier processes left behind and start the reaper."""
+        await self.sweep()
+        if self._use_reaper and self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_forever(), name="lci-reaper")
+
+    async def close(self) -> None:
+        """Let go of every kernel client. Sandboxes keep running until they expire."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        for s in list(self._sessions.values()):
+            await s.close()
+        self._sessions.clear()
+        self.backend.close()
+        self.store.close()
+        self._context.term()
+
+    # -- sessions ---------------------------------------------------------------------
+
+    async def session(
+        self,
+        thread_id: str | None = None,
+        *,
+        file_ids: Iterable[str] = (),
+        owner: str = "",
+        idle_timeout: float | None = None,
+        memory: int | None = None,
+    ) -> Session:
+        """The live session of ``thread_id``, re-attached or started; files are attached."""
+        if self._closed:
+            raise SessionClosed("manager")
+        thread_id = thread_id or "thread_" + secrets.token_hex(8)
+        async with self._thread_lock(owner, thread_id):
+            session = await self._live(owner, thread_id)
+            if session is None:
+                session = await self._start(owner, thread_id, idle_timeout, memory)
+        ids = list(file_ids)
+        if ids:
+            await session.add_files(ids)
+        return session
+
+    async def get(self, session_id: str) -> Session:
+        """A live session by its id (``sess_...``)."""
+        rec = self.store.get_session(session_id)
+        if rec is None or not rec.state.live:
+            raise NoSuchSession(session_id)
+        return await self.session(rec.thread_id, owner=rec.owner)
+
+    async def list_sessions(self, owner: str | None = None, live_only: bool = True) -> list[SessionRecord]:
+        return self.store.list_sessions(owner=owner, live_only=live_only)
+
+    async def stop(self, session_id: str, reason: str = "stopped") -> None:
+        rec = self.store.get_session(session_id)
+        if rec is None:
+            raise NoSuchSession(session_id)
+        await self._end(rec, SessionState.EXPIRED, reason)
+
+    async def stop_all(self) -> int:
+        recs = self.store.list_sessions(live_only=True)
+        for rec in recs:
+            await self._end(rec, SessionState.EXPIRED, "stopped")
+        return len(recs)
+
+    async def _live(self, owner: str, thread_id: str) -> Session | None:
+        rec = self.store.live_session_for(owner, thread_id)
+        if rec is None:
+            return None
+        cached = self._sessions.get(rec.id)
+        if cached is not None and not cached.closed:
+            return cached
+        if time.time() > rec.expires_at():
+            await self._end(rec, SessionState.EXPIRED, f"expired after {rec.idle_timeout:g} s idle")
+            return None
+        if rec.sandbox_id is None:  # another process is starting it, or died doing so
+            return None
+        sandbox = await self.backend.attach(rec.sandbox_id)
+        if await sandbox.poll() is not None:
+            await self._end(rec, SessionState.DEAD, "the sandbox had exited")
+            return None
+        session = self._wrap(rec, sandbox)
+        try:
+            await session.connect(min(self.settings.start_timeout, 15.0))
+        except SessionError:
+            await self._end(rec, SessionState.DEAD, "the kernel did not answer")
+            return None
+        self._sessions[rec.id] = session
+        return session
+
+    async def _start(self, owner: str, thread_id: str, idle_timeout: float | None, memory: int | None) -> Session:
+        previous = self.store.last_session_for(owner, thread_id)
+        session = await Session.start(
+            thread_id,
+            owner=owner,
+            settings=self.settings,
+            backend=self.backend,
+            image=await self.image(),
+            store=self.store,
+            files=self.files,
+            context=self._context,
+            renew=self._renew,
+            idle_timeout=idle_timeout or (previous.idle_timeout if previous else None),
+            memory=memory or (previous.memory if previous else None),
+        )
+        self._sessions[session.id] = session
+        attached = self.store.attachments(owner, thread_id)
+        if previous is not None:
+            session.notice = (
+                f"A new session was started for this thread: the previous one ({previous.id}) "
+                f"ended ({previous.end_reason or 'it stopped'}), so variables and imports from "
+                f"before are lost." + (" The thread's files are back in /mnt/data." if attached else "")
+            )
+        if attached:
+            await session.add_files([fid for _, fid in attached])
+        return session
+
+    async def _renew(self, session: Session) -> None:
+        """Called by a Session whose sandbox ended: give it a fresh one, in place."""
+        async with self._thread_lock(session.owner, session.thread_id):
+            self._sessions.pop(session.id, None)
+            session._release()
+            fresh = await self._live(session.owner, session.thread_id)
+            if fresh is None:
+                fresh = await self._start(session.owner, session.thread_id, None, None)
+            session._adopt(fresh.record, fresh.sandbox)
+            session.kc, session._ready, session._generation = fresh.kc, fresh._ready, fresh._generation
+            session.notice = fresh.notice or session.notice
+            self._sessions[fresh.id] = session
+
+    def _wrap(self, rec: SessionRecord, sandbox: Any) -> Session:
+        return Session(
+            rec,
+            sandbox,
+            settings=self.settings,
+            store=self.store,
+            files=self.files,
+            context=self._context,
+            renew=self._renew,
+        )
+
+    async def image(self) -> str:
+        """The sandbox image to run; it must be present (``lci image build``)."""
+        if self._image is None:
+            if self.settings.image:
+                tag = self.settings.image
+            else:
+                from .image import image_tag
+
+                tag = image_tag()
+            if not await self.backend.image_present(tag):
+                raise ImageNotFound(tag)
+            self._image = tag
+        return self._image
+
+    # -- expiry ------------------------------------------------------------------------
+
+    async def _end(self, rec: SessionRecord, state: SessionState, reason: str) -> None:
+        cached = self._sessions.pop(rec.id, None)
+        if cached is not None:
+            cached._release()
+        if self.store.end_session(rec.id, state, reason) or rec.sandbox_id:
+            sandbox = await self.backend.attach(rec.sandbox_id) if rec.sandbox_id else None
+            await teardown(sandbox, rec)
+
+    async def reap(self) -> int:
+        """End every live session idle past its timeout; return how many."""
+        now, n = time.time(), 0
+        for rec in self.store.list_sessions(live_only=True):
+            if now > rec.expires_at():
+                await self._end(rec, SessionState.EXPIRED, f"expired after {rec.idle_timeout:g} s idle")
+                n += 1
+        return n
+
+    async def sweep(self) -> dict[str, int]:
+        """Reap, then reconcile containers with records: remove our containers that no
+        live record claims, and end records whose container is gone."""
+        reaped = await self.reap()
+        labels = {LABEL: "1", "lci.home": self.settings.home_id}
+        orphans = dead = 0
+        seen = set()
+        for info in await self.backend.list_sandboxes(labels):
+            sid = info.labels.get("lci.session", "")
+            seen.add(sid)
+            rec = self.store.get_session(sid)
+            if rec is None or not rec.state.live:
+                await teardown(await self.backend.attach(info.id), rec) if rec else await self._remove(info.id)
+                orphans += 1
+            elif not info.running:
+                await self._end(rec, SessionState.DEAD, "the sandbox had exited")
+                dead += 1
+        for rec in self.store.list_sessions(live_only=True):
+            young = time.time() - rec.created_at < self.settings.start_timeout
+            if rec.id not in seen and not young:
+                self.store.end_session(rec.id, SessionState.DEAD, "the sandbox was gone")
+                await teardown(None, rec)
+                dead += 1
+        return {"reaped": reaped, "orphans_removed": orphans, "dead": dead}
+
+    async def _remove(self, sandbox_id: str) -> None:
+        sandbox = await self.backend.attach(sandbox_id)
+        with suppress(Exception):
+            await sandbox.cleanup()
+
+    async def _reap_forever(self) -> None:
+        while True:
+            idle = min([r.idle_timeout for r in self.store.list_sessions(live_only=True)] or [self.settings.idle_timeout])
+            await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
+            with suppress(Exception):
+                await self.reap()
+
+    @asynccontextmanager
+    async def _thread_lock(self, owner: str, thread_id: str) -> AsyncIterator[None]:
+        """One get-or-create per thread at a time, in this process and across processes."""
+        lock = self._locks.setdefault((owner, thread_id), asyncio.Lock())
+        async with lock:
+            key = hashlib.sha256(f"{owner}\0{thread_id}".encode()).hexdigest()[:24]
+            locks = self.settings.home / "locks"
+            locks.mkdir(exist_ok=True)
+            fd = os.open(locks / key, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        await asyncio.sleep(0.02)
+                yield
+            finally:
+                os.close(fd)

@@ -1,0 +1,615 @@
+"""One sandboxed kernel: start, execute, interrupt, restart, stop.
+
+A session is one container running one ipykernel (under ``kernels/lci_launcher.py``)
+and the jupyter_client that drives it over ``transport: ipc`` unix sockets in a
+per-session directory bind-mounted into the container. The on-disk layout:
+
+    <runtime>/<sid>/ctl/     read-only in the sandbox: connection.json, activity
+    <runtime>/<sid>/sock/    read-write: the kernel's sockets, the launcher's state.json
+    <runtime>/<sid>/exec.lock  host only: serialises executions across processes
+    <home>/sessions/<sid>/data   the sandbox's /mnt/data
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import secrets
+import signal
+import stat
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import anyio.to_thread
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
+
+from .backends.base import Backend, Mount, Sandbox, SandboxSpec
+from .config import Settings, format_bytes
+from .errors import SessionClosed, SessionStartFailed
+from .files import PURPOSE_OUTPUT, FileStore
+from .messaging import OutputFold
+from .results import ErrorInfo, Execution, ExecutionStatus, ProducedFile, SessionState
+from .store import SessionRecord, Store
+from .workspace import MOUNT, Workspace, sanitize_filename
+
+__all__ = ["Session"]
+
+CONTAINER_SOCK = "/run/lci/sock"
+CONTAINER_CTL = "/run/lci/ctl"
+PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+LABEL = "lci.managed"
+POLL_S = 0.25  # how often a waiting execution checks that the kernel is alive
+SANDBOX_POLL_EVERY = 8  # ... and every this many polls, that the container still runs
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _Died(Exception):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+def new_session_id() -> str:
+    return "sess_" + secrets.token_hex(6)
+
+
+class Session:
+    """A live sandbox for one thread. Get one from ``SessionManager.session()``."""
+
+    def __init__(
+        self,
+        record: SessionRecord,
+        sandbox: Sandbox,
+        *,
+        settings: Settings,
+        store: Store,
+        files: FileStore,
+        context: zmq.asyncio.Context,
+        renew: Callable[[Session], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings, self.store, self.files = settings, store, files
+        self._context = context
+        self._renew = renew
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self.notice: str | None = None  # told once, with the next execution
+        self._adopt(record, sandbox)
+
+    def _adopt(self, record: SessionRecord, sandbox: Sandbox) -> None:
+        self.record, self.sandbox = record, sandbox
+        self.runtime = Path(record.runtime_dir)
+        self.workspace = Workspace(Path(record.data_dir), self.settings.sandbox_uid_gid)
+        self.kc: AsyncKernelClient | None = None
+        self._generation = 0
+        self._state_mtime = 0
+        self._ready = False
+
+    # -- identity ---------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def thread_id(self) -> str:
+        return self.record.thread_id
+
+    @property
+    def owner(self) -> str:
+        return self.record.owner
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} thread={self.thread_id!r}>"
+
+    # -- start ------------------------------------------------------------------------
+
+    @classmethod
+    async def start(
+        cls,
+        thread_id: str,
+        *,
+        owner: str = "",
+        settings: Settings,
+        backend: Backend,
+        image: str,
+        store: Store,
+        files: FileStore,
+        context: zmq.asyncio.Context,
+        renew: Callable[[Session], Awaitable[None]] | None = None,
+        idle_timeout: float | None = None,
+        memory: int | None = None,
+    ) -> Session:
+        sid = new_session_id()
+        runtime = settings.runtime_dir / sid
+        data = settings.sessions_dir / sid / "data"
+        connection = {
+            "transport": "ipc",
+            "ip": f"{CONTAINER_SOCK}/kernel",
+            **PORTS,
+            "key": secrets.token_hex(32),
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": "python3",
+        }
+        now = time.time()
+        record = SessionRecord(
+            id=sid,
+            thread_id=thread_id,
+            owner=owner,
+            state=SessionState.STARTING,
+            backend=backend.name,
+            connection=connection,
+            runtime_dir=str(runtime),
+            data_dir=str(data),
+            created_at=now,
+            last_activity=now,
+            idle_timeout=idle_timeout or settings.idle_timeout,
+            memory=memory or settings.memory,
+        )
+        await anyio.to_thread.run_sync(_make_dirs, record, settings)
+        store.add_session(record)
+        spec = SandboxSpec(
+            name=f"lci-{sid}",
+            image=image,
+            command=[
+                "/opt/lci/venv/bin/python",
+                "/opt/lci/kernels/lci_launcher.py",
+                "--idle-timeout",
+                f"{record.idle_timeout:g}",
+            ],
+            mounts=[
+                Mount(str(data), MOUNT),
+                Mount(str(runtime / "ctl"), CONTAINER_CTL, read_only=True),
+                Mount(str(runtime / "sock"), CONTAINER_SOCK),
+            ],
+            labels={
+                LABEL: "1",
+                "lci.home": settings.home_id,
+                "lci.session": sid,
+                "lci.thread": thread_id,
+                "lci.owner": owner,
+            },
+            user=settings.sandbox_user,
+            network=settings.network,
+            memory=record.memory,
+            cpus=settings.cpus,
+            pids_limit=settings.pids_limit,
+            tmp_size=settings.tmp_size,
+        )
+        try:
+            sandbox = await backend.launch(spec)
+        except BaseException:
+            store.end_session(sid, SessionState.DEAD, "the sandbox did not start")
+            raise
+        store.update_session(sid, sandbox_id=sandbox.id)
+        record.sandbox_id = sandbox.id
+        session = cls(
+            record, sandbox, settings=settings, store=store, files=files, context=context, renew=renew
+        )
+        try:
+            await session.connect(settings.start_timeout)
+        except BaseException:
+            await session.stop("the kernel did not start", state=SessionState.DEAD)
+            raise
+        return session
+
+    async def connect(self, timeout: float) -> None:
+        """Open the kernel client on the host-side sockets and wait until the kernel answers."""
+        if self.kc is None:
+            info = dict(self.record.connection, ip=str(self.runtime / "sock" / "kernel"))
+            self.kc = AsyncKernelClient(context=self._context)
+            self.kc.load_connection_info(info)
+            self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        await self._wait_ready(time.monotonic() + timeout)
+        if self.record.state is SessionState.STARTING:
+            self.record.state = SessionState.IDLE
+            self.store.touch_session(self.id, SessionState.IDLE)
+
+    async def _wait_ready(self, deadline: float) -> None:
+        """Ready means a kernel_info round trip whose status also came back on iopub,
+        so no output of the next execution can be lost to a late subscription."""
+        assert self.kc is not None
+        polls = 0
+        while True:
+            self._check_sockets()
+            msg_id = self.kc.kernel_info()
+            fold = OutputFold(msg_id)
+            end = min(deadline, time.monotonic() + 0.5)
+            with suppress(_Deadline):
+                while time.monotonic() < end:
+                    with suppress(Empty):
+                        msg = await self.kc.get_iopub_msg(timeout=max(end - time.monotonic(), 0.01))
+                        if msg["parent_header"].get("msg_id") == msg_id:
+                            self._generation = self._read_state().get("generation", 0)
+                            self._ready = True
+                            return
+                raise _Deadline
+            polls += 1
+            if polls % 2 == 0 and await self.sandbox.poll() is not None:
+                raise SessionStartFailed(self.id, await self._exit_detail())
+            if time.monotonic() >= deadline:
+                raise SessionStartFailed(self.id, "the kernel did not answer in time")
+            del fold
+
+    def _check_sockets(self) -> None:
+        """Refuse to connect through anything but a socket the sandbox made (not a symlink
+        planted to make the host connect elsewhere)."""
+        for port in PORTS.values():
+            path = self.runtime / "sock" / f"kernel-{port}"
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue  # not bound yet; zmq retries
+            if not stat.S_ISSOCK(st.st_mode):
+                raise SessionStartFailed(self.id, f"{path.name} in the socket directory is not a socket")
+
+    # -- execute ----------------------------------------------------------------------
+
+    async def execute(self, code: str, timeout: float | None = None) -> Execution:
+        """Run ``code``; errors in it come back as ``status="error"``, never raised."""
+        if self._closed:
+            raise SessionClosed()
+        timeout = timeout or self.settings.exec_timeout
+        async with self._lock, self._exec_lock():
+            await self._ensure_live()
+            return await self._execute(code, timeout)
+
+    async def _ensure_live(self) -> None:
+        current = self.store.get_session(self.id)
+        if current is None or not current.state.live:
+            if self._renew is None:
+                raise SessionClosed("session (it expired)")
+            await self._renew(self)
+        if not self._ready:
+            await self.connect(self.settings.start_timeout)
+
+    async def _execute(self, code: str, timeout: float) -> Execution:
+        assert self.kc is not None
+        exe = Execution(
+            id="exec_" + secrets.token_hex(8),
+            session_id=self.id,
+            thread_id=self.thread_id,
+            code=code,
+            status=ExecutionStatus.OK,
+            started_at=time.time(),
+        )
+        if self.notice:
+            exe.notice, exe.state_lost, exe.kernel_restarted = self.notice, True, True
+            self.notice = None
+        started = time.monotonic()
+        self._touch(SessionState.BUSY)
+        before = await anyio.to_thread.run_sync(self.workspace.scan)
+        spool = _Spool(self.files.blobs / "tmp")
+        msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        fold = OutputFold(msg_id, self.settings.max_log_chars, on_text=spool.write)
+        try:
+            await self._collect(fold, started + timeout)
+            reply = await self._reply(msg_id)
+            if fold.error or reply.get("status") == "error":
+                exe.status = ExecutionStatus.ERROR
+                exe.error = fold.error or _reply_error(reply)
+        except _Deadline:
+            await self._on_timeout(exe, fold, timeout)
+        except _Died as died:
+            exe.status, exe.state_lost, exe.kernel_restarted = ExecutionStatus.DIED, True, True
+            exe.error = ErrorInfo("KernelDied", died.detail)
+            spool.write("error", f"KernelDied: {died.detail}\n")
+            self._ready = False
+        finally:
+            exe.duration_ms = int((time.monotonic() - started) * 1000)
+        exe.error = exe.error or None
+        await self._finish(exe, fold, spool, before)
+        self._touch(SessionState.IDLE, executed=True)
+        return exe
+
+    async def _collect(self, fold: OutputFold, deadline: float) -> None:
+        assert self.kc is not None
+        polls = 0
+        while not fold.idle:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Deadline
+            try:
+                msg = await self.kc.get_iopub_msg(timeout=min(remaining, POLL_S))
+            except Empty:
+                polls += 1
+                await self._check_alive(polls % SANDBOX_POLL_EVERY == 0)
+                continue
+            fold.feed(msg)
+
+    async def _reply(self, msg_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The shell reply to our request; older replies (probes, other requests) are dropped."""
+        assert self.kc is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                msg = await self.kc.get_shell_msg(timeout=max(end - time.monotonic(), 0.01))
+            except Empty:
+                break
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return dict(msg["content"])
+        return {}
+
+    async def _check_alive(self, ask_backend: bool) -> None:
+        state = self._read_state()
+        if state.get("generation", self._generation) != self._generation:
+            raise _Died(self._death_detail(state))
+        if ask_backend and await self.sandbox.poll() is not None:
+            raise _Died(await self._exit_detail())
+
+    def _death_detail(self, state: dict[str, Any]) -> str:
+        exits = state.get("exits") or [{}]
+        last = exits[-1] if isinstance(exits[-1], dict) else {}
+        limit = format_bytes(self.record.memory)
+        if last.get("oom"):
+            cause = f"out of memory (the sandbox's memory limit is {limit})"
+        elif isinstance(last.get("signal"), int):
+            name = _signal_name(last["signal"])
+            cause = f"killed by {name}" + (f" (possibly out of memory; limit {limit})" if name == "SIGKILL" else "")
+        else:
+            cause = f"it exited with code {last.get('returncode')}"
+        return (
+            f"The kernel died: {cause}. Variables and imports are lost; files in {MOUNT} are "
+            "intact and the next call runs in a fresh kernel."
+        )
+
+    async def _exit_detail(self) -> str:
+        info = await self.sandbox.exit_info()
+        self.store.end_session(self.id, SessionState.DEAD, "the sandbox exited")
+        if info.oom_killed:
+            why = f"the sandbox ran out of memory (limit {format_bytes(self.record.memory)})"
+        elif info.gone:
+            why = "the sandbox was removed"
+        else:
+            why = f"the sandbox exited with code {info.exit_code}"
+        return f"{why}. State is lost; the next call starts a fresh session with the thread's files."
+
+    async def _on_timeout(self, exe: Execution, fold: OutputFold, timeout: float) -> None:
+        exe.status = ExecutionStatus.TIMEOUT
+        await self.interrupt()
+        try:
+            await self._collect(fold, time.monotonic() + self.settings.interrupt_grace)
+            await self._reply(fold.msg_id, timeout=1.0)
+            detail = f"The code ran longer than {timeout:g} s and was interrupted; state is kept."
+        except _Deadline:
+            await self.restart()
+            exe.state_lost = exe.kernel_restarted = True
+            detail = (
+                f"The code ran longer than {timeout:g} s and ignored the interrupt, so the kernel "
+                f"was restarted: variables and imports are lost; files in {MOUNT} are intact."
+            )
+        except _Died as died:
+            exe.state_lost = exe.kernel_restarted = True
+            self._ready = False
+            detail = died.detail
+        exe.error = ErrorInfo("TimeoutError", detail)
+        fold.on_text and fold.on_text("error", f"TimeoutError: {detail}\n")
+
+    async def _finish(self, exe: Execution, fold: OutputFold, spool: _Spool, before: dict[str, Any]) -> None:
+        """Store images, produced files and the complete log; build the outputs."""
+        where = {"thread_id": self.thread_id, "session_id": self.id, "execution_id": exe.id}
+        if spool.size:
+            info = await anyio.to_thread.run_sync(self._store_spool, spool, exe.id, where)
+            exe.log_file_id = info.id
+        else:
+            spool.discard()
+        cut_note = _cut_marker(exe.log_file_id)
+        exe.stdout, exe.stderr = fold.stdout.value(cut_note), fold.stderr.value(cut_note)
+        exe.logs_truncated = fold.logs.cut > 0
+        exe.results, exe.execution_count = fold.results, fold.execution_count
+        logs = fold.logs.value(cut_note)
+        exe.outputs = [{"type": "logs", "logs": logs}] if logs else []
+        for n, (ext, data) in enumerate(fold.images, 1):
+            name = f"image-{exe.id[5:13]}-{n}.{ext}"
+            info = await anyio.to_thread.run_sync(self._store_bytes, data, name, where)
+            exe.outputs.append({"type": "image", "image": {"file_id": info.id}})
+        exe.files = await anyio.to_thread.run_sync(self._collect_files, before, where)
+
+    def _store_spool(self, spool: _Spool, exe_id: str, where: dict[str, str]) -> Any:
+        spool.close()
+        with open(spool.path, "rb") as f:
+            sha, size = self.files.ingest(f.read, 1 << 62, "log")
+        spool.discard()
+        return self.files.record(f"{exe_id}.log", sha, size, PURPOSE_OUTPUT, self.owner, **where)
+
+    def _store_bytes(self, data: bytes, name: str, where: dict[str, str]) -> Any:
+        view = [data]
+        sha, size = self.files.ingest(lambda n: view.pop() if view else b"", 1 << 62, name)
+        return self.files.record(name, sha, size, PURPOSE_OUTPUT, self.owner, **where)
+
+    def _collect_files(self, before: dict[str, Any], where: dict[str, str]) -> list[ProducedFile]:
+        produced = []
+        for rel, st in sorted(self.workspace.scan().items()):
+            if before.get(rel) == st:
+                continue
+            try:
+                with self.workspace.open_regular(rel) as fd:
+                    sha, size = self.files.ingest(
+                        lambda n, fd=fd: os.read(fd, n),
+                        self.settings.max_output_file_bytes,
+                        f"{MOUNT}/{rel}",
+                    )
+            except (OSError, ValueError):
+                continue  # vanished, not a regular file any more, or over the size limit
+            info = self.files.record(
+                rel.rsplit("/", 1)[-1], sha, size, PURPOSE_OUTPUT, self.owner, path=f"{MOUNT}/{rel}", **where
+            )
+            produced.append(ProducedFile(info.id, f"{MOUNT}/{rel}", size))
+        return produced
+
+    # -- control ------------------------------------------------------------------------
+
+    async def interrupt(self) -> None:
+        """Interrupt the running code (KeyboardInterrupt in the kernel)."""
+        assert self.kc is not None
+        msg = self.kc.session.msg("interrupt_request", content={})
+        self.kc.control_channel.send(msg)
+
+    async def restart(self) -> None:
+        """Kill the kernel and start a fresh one in the same sandbox (state lost, files kept)."""
+        await self.sandbox.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + self.settings.start_timeout
+        while self._read_state().get("generation", 0) == self._generation:
+            if time.monotonic() > deadline:
+                raise SessionStartFailed(self.id, "the kernel did not restart")
+            await asyncio.sleep(0.02)
+        self._ready = False
+        await self.connect(self.settings.start_timeout)
+
+    async def add_files(self, file_ids: list[str] | tuple[str, ...]) -> list[str]:
+        """Place stored files at /mnt/data/<filename> and attach them to the thread."""
+        paths = []
+        for fid in file_ids:
+            info = self.files.info(fid, self.owner)
+            rel = sanitize_filename(info.filename)
+            await anyio.to_thread.run_sync(self.workspace.place, rel, self.files.blob_path(info.sha256))
+            self.store.attach(self.owner, self.thread_id, rel, fid)
+            paths.append(f"{MOUNT}/{rel}")
+        return paths
+
+    async def close(self) -> None:
+        """Let go of the kernel client. The sandbox keeps running (another process may attach)."""
+        self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        self._ready = False
+
+    async def stop(self, reason: str = "stopped", state: SessionState = SessionState.EXPIRED) -> None:
+        """Shut the sandbox down and free its resources; its stored files are kept."""
+        self._release()
+        self.store.end_session(self.id, state, reason)
+        await teardown(self.sandbox, self.record)
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- small helpers ---------------------------------------------------------------
+
+    def _touch(self, state: SessionState, executed: bool = False) -> None:
+        with suppress(OSError):
+            os.utime(self.runtime / "ctl" / "activity")
+        self.store.touch_session(self.id, state, executed)
+
+    def _read_state(self) -> dict[str, Any]:
+        """The launcher's state.json. The sandbox can write it, so read it defensively."""
+        path = self.runtime / "sock" / "state.json"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return {}
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > 65536:
+                return {}
+            data = json.loads(os.read(fd, 65536) or b"{}")
+            return data if isinstance(data, dict) else {}
+        except ValueError:
+            return {}
+        finally:
+            os.close(fd)
+
+    @asynccontextmanager
+    async def _exec_lock(self) -> AsyncIterator[None]:
+        """Executions on one session are serialised across processes, too."""
+        fd = os.open(self.runtime / "exec.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+            yield
+        finally:
+            os.close(fd)
+
+
+async def teardown(sandbox: Sandbox | None, record: SessionRecord) -> None:
+    """Remove the sandbox and the session's directories (stored files stay)."""
+    if sandbox is not None:
+        with suppress(Exception):
+            await sandbox.terminate()
+        with suppress(Exception):
+            await sandbox.cleanup()
+    await anyio.to_thread.run_sync(_remove_dirs, record)
+
+
+def _make_dirs(record: SessionRecord, settings: Settings) -> None:
+    runtime = Path(record.runtime_dir)
+    uid, gid = settings.sandbox_uid_gid
+    for sub, mode in (("ctl", 0o755), ("sock", 0o700)):
+        (runtime / sub).mkdir(parents=True, exist_ok=True)
+        (runtime / sub).chmod(mode)
+    sock = runtime / "sock"
+    if os.geteuid() == 0:
+        os.chown(sock, uid, gid)
+    else:  # the sandbox user must create its sockets here
+        sock.chmod(0o777)
+    (runtime / "ctl" / "activity").touch()
+    Workspace(Path(record.data_dir), (uid, gid)).create()
+
+
+def _remove_dirs(record: SessionRecord) -> None:
+    import shutil
+
+    shutil.rmtree(record.runtime_dir, ignore_errors=True)
+    shutil.rmtree(Path(record.data_dir).parent, ignore_errors=True)
+
+
+class _Spool:
+    """The complete log of one execution, on disk, created on the first write."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / ("log-" + secrets.token_hex(8))
+        self._f: Any = None
+        self.size = 0
+
+    def write(self, kind: str, text: str) -> None:
+        if self._f is None:
+            self._f = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._f.write(text)
+        self.size += len(text)
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _cut_marker(log_file_id: str | None) -> Callable[[int], str]:
+    where = f"the complete log is file {log_file_id}" if log_file_id else "the log was cut"
+    return lambda n: f"\n\n[... {n} characters cut here; {where} ...]\n\n"
+
+
+def _reply_error(reply: dict[str, Any]) -> ErrorInfo:
+    return ErrorInfo(str(reply.get("ename", "Error")), str(reply.get("evalue", "")), list(reply.get("traceback", [])))
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

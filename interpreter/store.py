@@ -1,0 +1,255 @@
+"""SQLite metadata under LCI_HOME: files, sessions, thread attachments.
+
+One small synchronous class; each call is one short statement (WAL, so readers in
+other processes never wait for a writer). Contents of files live on disk (files.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .results import FileInfo, SessionState
+
+__all__ = ["SessionRecord", "Store"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    filename TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    mime_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    thread_id TEXT,
+    session_id TEXT,
+    execution_id TEXT,
+    path TEXT
+);
+CREATE INDEX IF NOT EXISTS files_thread ON files(owner, thread_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    thread_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    sandbox_id TEXT,
+    connection TEXT NOT NULL,
+    runtime_dir TEXT NOT NULL,
+    data_dir TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_activity REAL NOT NULL,
+    idle_timeout REAL NOT NULL,
+    memory INTEGER NOT NULL,
+    executions INTEGER NOT NULL DEFAULT 0,
+    ended_at REAL,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_thread ON sessions(owner, thread_id);
+CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);
+CREATE TABLE IF NOT EXISTS thread_files (
+    owner TEXT NOT NULL DEFAULT '',
+    thread_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    PRIMARY KEY (owner, thread_id, path)
+);
+"""
+LIVE = tuple(s.value for s in SessionState if s.live)
+
+
+@dataclass
+class SessionRecord:
+    id: str
+    thread_id: str
+    state: SessionState
+    backend: str
+    connection: dict[str, Any]
+    runtime_dir: str
+    data_dir: str
+    created_at: float
+    last_activity: float
+    idle_timeout: float
+    memory: int
+    owner: str = ""
+    sandbox_id: str | None = None
+    executions: int = 0
+    ended_at: float | None = None
+    end_reason: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> SessionRecord:
+        d = dict(row)
+        d["state"] = SessionState(d["state"])
+        d["connection"] = json.loads(d["connection"])
+        return cls(**d)
+
+    def expires_at(self) -> float:
+        return self.last_activity + self.idle_timeout
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- files -------------------------------------------------------------------
+
+    def add_file(self, info: FileInfo, owner: str = "") -> None:
+        cols = [f.name for f in fields(FileInfo)]
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO files (owner, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                (owner, *(getattr(info, c) for c in cols)),
+            )
+
+    def get_file(self, file_id: str, owner: str | None = None) -> FileInfo | None:
+        sql, args = "SELECT * FROM files WHERE id = ?", (file_id,)
+        if owner is not None:
+            sql, args = sql + " AND owner = ?", (file_id, owner)
+        rows = self._all(sql, args)
+        return _file(rows[0]) if rows else None
+
+    def list_files(self, owner: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
+        where, args = _where(owner=owner, thread_id=thread_id)
+        return [_file(r) for r in self._all(f"SELECT * FROM files{where} ORDER BY created_at", args)]
+
+    def delete_file(self, file_id: str) -> str | None:
+        """Forget a file; return its sha256 when no other file shares the blob."""
+        with self._tx() as db:
+            row = db.execute("SELECT sha256 FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            db.execute("DELETE FROM thread_files WHERE file_id = ?", (file_id,))
+            others = db.execute("SELECT 1 FROM files WHERE sha256 = ?", (row[0],)).fetchone()
+        return None if others else str(row[0])
+
+    # -- thread attachments ---------------------------------------------------------
+
+    def attach(self, owner: str, thread_id: str, path: str, file_id: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO thread_files VALUES (?, ?, ?, ?)",
+                (owner, thread_id, path, file_id),
+            )
+
+    def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
+        rows = self._all(
+            "SELECT path, file_id FROM thread_files WHERE owner = ? AND thread_id = ? ORDER BY path",
+            (owner, thread_id),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    # -- sessions -----------------------------------------------------------------
+
+    def add_session(self, rec: SessionRecord) -> None:
+        cols = [f.name for f in fields(SessionRecord)]
+        values = [getattr(rec, c) for c in cols]
+        values[cols.index("state")] = rec.state.value
+        values[cols.index("connection")] = json.dumps(rec.connection)
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                values,
+            )
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        rows = self._all("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        return SessionRecord.from_row(rows[0]) if rows else None
+
+    def live_session_for(self, owner: str, thread_id: str) -> SessionRecord | None:
+        rows = self._all(
+            f"SELECT * FROM sessions WHERE owner = ? AND thread_id = ? AND state IN {LIVE}"
+            " ORDER BY created_at DESC LIMIT 1",
+            (owner, thread_id),
+        )
+        return SessionRecord.from_row(rows[0]) if rows else None
+
+    def last_session_for(self, owner: str, thread_id: str) -> SessionRecord | None:
+        rows = self._all(
+            "SELECT * FROM sessions WHERE owner = ? AND thread_id = ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            (owner, thread_id),
+        )
+        return SessionRecord.from_row(rows[0]) if rows else None
+
+    def list_sessions(self, owner: str | None = None, live_only: bool = False) -> list[SessionRecord]:
+        where, args = _where(owner=owner)
+        if live_only:
+            where += (" AND" if where else " WHERE") + f" state IN {LIVE}"
+        rows = self._all(f"SELECT * FROM sessions{where} ORDER BY created_at", args)
+        return [SessionRecord.from_row(r) for r in rows]
+
+    def update_session(self, session_id: str, **changes: Any) -> None:
+        if "state" in changes:
+            changes["state"] = SessionState(changes["state"]).value
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        with self._tx() as db:
+            db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*changes.values(), session_id))
+
+    def touch_session(self, session_id: str, state: SessionState, executed: bool = False) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET last_activity = ?, state = ?, executions = executions + ?"
+                f" WHERE id = ? AND state IN {LIVE}",
+                (time.time(), state.value, int(executed), session_id),
+            )
+
+    def end_session(self, session_id: str, state: SessionState, reason: str) -> bool:
+        """Mark a live session ended; False when it had already ended (another process won)."""
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE sessions SET state = ?, ended_at = ?, end_reason = ?"
+                f" WHERE id = ? AND state IN {LIVE}",
+                (state.value, time.time(), reason, session_id),
+            )
+        return cur.rowcount > 0
+
+
+def _file(row: sqlite3.Row) -> FileInfo:
+    d = dict(row)
+    d.pop("owner", None)
+    return FileInfo(**d)
+
+
+def _where(**conds: str | None) -> tuple[str, tuple[Any, ...]]:
+    active = {k: v for k, v in conds.items() if v is not None}
+    if not active:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{k} = ?" for k in active), tuple(active.values())

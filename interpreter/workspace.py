@@ -1,0 +1,176 @@
+"""The host side of a sandbox's /mnt/data: a directory the sandboxed code controls.
+
+Everything here assumes the directory's contents are hostile. Code in the sandbox can
+put a symlink to ``/etc/shadow`` where the host expects a file, a FIFO that blocks a
+reader forever, or swap a directory for a symlink between two host calls. So every
+path is walked one component at a time from an open directory descriptor with
+``O_NOFOLLOW``; only regular files are read, opened non-blocking; files are written
+to a fresh temporary name and renamed into place (a rename replaces a planted
+symlink instead of writing through it).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidFilename
+
+__all__ = ["MOUNT", "FileStat", "Workspace", "sanitize_filename"]
+
+MOUNT = "/mnt/data"
+MAX_DEPTH = 8
+MAX_ENTRIES = 5000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def sanitize_filename(name: str) -> str:
+    """A user-given name -> a safe relative path under /mnt/data (``a.csv``, ``dir/a.csv``).
+
+    Accepts ``/mnt/data/x`` (clients send it), rejects traversal, other absolute paths,
+    NUL and control characters, and empty names.
+    """
+    original = name
+    if "\x00" in name:
+        raise InvalidFilename(original, "it contains a NUL byte")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidFilename(original, "it contains control characters")
+    if name.startswith(MOUNT + "/"):
+        name = name[len(MOUNT) + 1 :]
+    if name.startswith("/"):
+        raise InvalidFilename(original, f"absolute paths outside {MOUNT} are not allowed")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts:
+        raise InvalidFilename(original, "it is empty")
+    if ".." in parts:
+        raise InvalidFilename(original, f"'..' would leave {MOUNT}")
+    if len(parts) > MAX_DEPTH or any(len(p.encode()) > 255 for p in parts):
+        raise InvalidFilename(original, "it is too long or too deep")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+
+class Workspace:
+    """Safe operations on one session's data directory (mounted at /mnt/data)."""
+
+    def __init__(self, root: Path, owner: tuple[int, int] | None = None) -> None:
+        self.root = root
+        self.owner = owner  # (uid, gid) to give new files and dirs, when we may chown
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self._chown(str(self.root))
+
+    # -- walking -------------------------------------------------------------------
+
+    @contextmanager
+    def _dir(self, parts: list[str], create: bool = False) -> Iterator[int]:
+        """An fd of root/parts..., never following a symlink on the way."""
+        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            for part in parts:
+                if create:
+                    try:
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                        self._chown(part, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _chown(self, path: str, dir_fd: int | None = None) -> None:
+        if self.owner is not None and os.geteuid() == 0:
+            os.chown(path, *self.owner, dir_fd=dir_fd, follow_symlinks=False)
+
+    def scan(self) -> dict[str, FileStat]:
+        """Regular files under the root (relative paths), skipping dot-files and links.
+
+        Bounded in depth and entries, so a hostile tree cannot make it slow."""
+        found: dict[str, FileStat] = {}
+        budget = [MAX_ENTRIES]
+        try:
+            fd = os.open(self.root, _DIR_FLAGS)
+        except OSError:
+            return found
+        self._scan(fd, "", 0, found, budget)
+        return found
+
+    def _scan(
+        self, fd: int, prefix: str, depth: int, out: dict[str, FileStat], budget: list[int]
+    ) -> None:
+        try:
+            with os.scandir(fd) as it:  # scandir works on a duplicate; fd stays ours
+                entries = list(it)
+            for entry in entries:
+                budget[0] -= 1
+                if budget[0] < 0:
+                    return
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                rel = prefix + entry.name
+                if stat.S_ISREG(st.st_mode):
+                    out[rel] = FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                elif stat.S_ISDIR(st.st_mode) and depth + 1 < MAX_DEPTH:
+                    try:
+                        sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                    except OSError:
+                        continue
+                    self._scan(sub, rel + "/", depth + 1, out, budget)
+        finally:
+            os.close(fd)
+
+    # -- reading and writing ---------------------------------------------------------
+
+    @contextmanager
+    def open_regular(self, relpath: str) -> Iterator[int]:
+        """An fd to read a regular file; raises OSError for anything else."""
+        parts = relpath.split("/")
+        with self._dir(parts[:-1]) as dfd:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(f"{relpath} is not a regular file")
+            yield fd
+        finally:
+            os.close(fd)
+
+    def place(self, relpath: str, source: Path) -> int:
+        """Copy ``source`` (a host file we trust) to root/relpath; return its size."""
+        parts = relpath.split("/")
+        with self._dir(parts[:-1], create=True) as dfd:
+            tmp = f".lci-upload-{os.urandom(6).hex()}"
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dfd)
+            size = 0
+            try:
+                with open(source, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        size += os.write(out, chunk)
+                self._chown(tmp, dir_fd=dfd)
+            finally:
+                os.close(out)
+            try:
+                os.replace(tmp, parts[-1], src_dir_fd=dfd, dst_dir_fd=dfd)
+            except IsADirectoryError:
+                os.unlink(tmp, dir_fd=dfd)
+                raise InvalidFilename(relpath, "a directory of that name exists in /mnt/data") from None
+        return size

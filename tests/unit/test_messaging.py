@@ -1,0 +1,82 @@
+"""The iopub fold, fed hand-written messages (no kernel)."""
+
+import base64
+
+from interpreter.messaging import OutputFold, TextBuffer, strip_ansi
+
+PNG = b"\x89PNG\r\n\x1a\nfake"
+
+
+def msg(kind, content, parent="m1"):
+    return {"msg_type": kind, "parent_header": {"msg_id": parent}, "content": content}
+
+
+def run(*messages, max_chars=1000):
+    seen = []
+    fold = OutputFold("m1", max_chars, on_text=lambda k, t: seen.append((k, t)))
+    for m in messages:
+        fold.feed(m)
+    return fold, seen
+
+
+def test_streams_results_and_idle():
+    fold, seen = run(
+        msg("status", {"execution_state": "busy"}),
+        msg("execute_input", {"execution_count": 3, "code": "x"}),
+        msg("stream", {"name": "stdout", "text": "out\n"}),
+        msg("stream", {"name": "stderr", "text": "err\n"}),
+        msg("execute_result", {"execution_count": 3, "data": {"text/plain": "42", "text/html": "<b>42</b>"}}),
+        msg("status", {"execution_state": "idle"}),
+    )
+    assert fold.idle
+    assert fold.execution_count == 3
+    assert fold.stdout.value() == "out\n" and fold.stderr.value() == "err\n"
+    assert fold.logs.value() == "out\nerr\n42\n"
+    assert fold.results == [
+        {"type": "execute_result", "data": {"text/plain": "42", "text/html": "<b>42</b>"}, "execution_count": 3}
+    ]
+    assert seen == [("stdout", "out\n"), ("stderr", "err\n"), ("result", "42\n")]
+
+
+def test_other_requests_are_ignored():
+    fold, seen = run(
+        msg("stream", {"name": "stdout", "text": "not ours"}, parent="other"),
+        msg("status", {"execution_state": "idle"}, parent="other"),
+    )
+    assert not fold.idle and fold.logs.total == 0 and seen == []
+
+
+def test_images_become_bytes_not_results():
+    b64 = base64.b64encode(PNG).decode()
+    fold, _ = run(
+        msg("display_data", {"data": {"image/png": b64, "text/plain": "<Figure>"}}),
+        msg("display_data", {"data": {"image/png": "!!not base64!!"}}),
+    )
+    assert fold.images == [("png", PNG)]
+    # a corrupt image is not lost: it stays a rich result
+    assert [r["data"] for r in fold.results] == [{"image/png": "!!not base64!!"}]
+
+
+def test_error_is_structured_without_ansi():
+    fold, seen = run(
+        msg("error", {"ename": "NameError", "evalue": "name 'y' is not defined",
+                      "traceback": ["\x1b[31mTraceback\x1b[0m", "\x1b[1;31mNameError\x1b[0m: name 'y'"]}),
+    )
+    assert fold.error.ename == "NameError"
+    assert fold.error.traceback == ["Traceback", "NameError: name 'y'"]
+    assert "\x1b" not in seen[0][1]
+
+
+def test_text_buffer_keeps_head_and_tail():
+    buf = TextBuffer(10)
+    for ch in "abcdefghijklmnopqrstuvwxyz":
+        buf.add(ch)
+    assert buf.total == 26 and buf.cut == 16
+    assert buf.value(lambda n: f"[{n}]") == "abcde[16]vwxyz"
+    small = TextBuffer(100)
+    small.add("hello")
+    assert small.value() == "hello" and small.cut == 0
+
+
+def test_strip_ansi():
+    assert strip_ansi("\x1b[0;31mred\x1b[0m plain") == "red plain"
