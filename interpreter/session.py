@@ -238,7 +238,9 @@ class Session:
                 raise _Deadline
             polls += 1
             if polls % 2 == 0 and await self.sandbox.poll() is not None:
-                raise SessionStartFailed(self.id, await self._exit_detail())
+                tail = await self.sandbox.logs()
+                detail = await self._exit_detail()
+                raise SessionStartFailed(self.id, detail + (f"\nIts last output:\n{tail}" if tail else ""))
             if time.monotonic() >= deadline:
                 raise SessionStartFailed(self.id, "the kernel did not answer in time")
             del fold
@@ -262,9 +264,11 @@ class Session:
         if self._closed:
             raise SessionClosed()
         timeout = timeout or self.settings.exec_timeout
-        async with self._lock, self._exec_lock():
+        async with self._lock:
             await self._ensure_live()
-            return await self._execute(code, timeout)
+            async with self._exec_lock():
+                await self._ensure_live()  # another process may have ended it meanwhile
+                return await self._execute(code, timeout)
 
     async def _ensure_live(self) -> None:
         current = self.store.get_session(self.id)
@@ -530,7 +534,10 @@ class Session:
     @asynccontextmanager
     async def _exec_lock(self) -> AsyncIterator[None]:
         """Executions on one session are serialised across processes, too."""
-        fd = os.open(self.runtime / "exec.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.runtime / "exec.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the session ended under us: its directories are gone
+            raise SessionClosed("session (it ended while waiting)") from None
         try:
             while True:
                 try:
@@ -565,6 +572,9 @@ def _make_dirs(record: SessionRecord, settings: Settings) -> None:
     else:  # the sandbox user must create its sockets here
         sock.chmod(0o777)
     (runtime / "ctl" / "activity").touch()
+    conn = runtime / "ctl" / "connection.json"
+    conn.write_text(json.dumps(record.connection))
+    conn.chmod(0o644)  # the sandbox user reads it; the key is that kernel's own
     Workspace(Path(record.data_dir), (uid, gid)).create()
 
 

@@ -94,6 +94,10 @@ class Sandbox(abc.ABC):
         """Called when terminate() did not work: stop the sandbox now."""
 
     @abc.abstractmethod
+    async def logs(self, tail: int = 20) -> str:
+        """Called when a sandbox failed to start: its last output lines, for the error."""
+
+    @abc.abstractmethod
     async def cleanup(self) -> None:
         """Called last: free everything the sandbox held (container, its layer)."""
 

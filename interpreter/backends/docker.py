@@ -98,6 +98,13 @@ class DockerSandbox(Sandbox):
     async def kill(self) -> None:
         await self.send_signal(9)
 
+    async def logs(self, tail: int = 20) -> str:
+        c = await _call(self._container)
+        if c is None:
+            return ""
+        raw = await _call(c.logs, tail=tail)
+        return raw.decode("utf-8", "replace").strip()
+
     async def cleanup(self) -> None:
         c = await _call(self._container)
         if c is not None:

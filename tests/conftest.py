@@ -1,0 +1,79 @@
+"""Shared fixtures. Docker tests never skip: without an engine or image they fail
+loudly (CI installs and builds both through `bash run.sh test`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from interpreter import Settings
+
+TEST_LABEL = "lci.managed"
+_HOMES: list[Settings] = []
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    client.ping()  # no engine: every docker test errors, none skips
+    yield client
+    # sweep: every container any test home started, whatever the test did
+    ids = {s.home_id for s in _HOMES}
+    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        if c.labels.get("lci.home") in ids:
+            c.remove(force=True)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: docker.DockerClient) -> str:
+    """The image under test: LCI_IMAGE when set, else the one built from this tree."""
+    if os.environ.get("LCI_IMAGE"):
+        tag = os.environ["LCI_IMAGE"]
+    else:
+        from interpreter.image import build_image
+
+        tag = build_image(progress=lambda line: None)
+    docker_client.images.get(tag)
+    return tag
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    # short paths keep the kernel's unix sockets well under the 108-byte limit
+    path = Path(tempfile.mkdtemp(prefix="lci-t-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(home: Path, sandbox_image: str) -> Settings:
+    s = Settings(home=home, image=sandbox_image, exec_timeout=60, start_timeout=60)
+    _HOMES.append(s)
+    return s
+
+
+def make_settings(settings: Settings, **changes: object) -> Settings:
+    s = settings.replace(**changes)
+    _HOMES.append(s)
+    return s
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def manager(settings: Settings):  # type: ignore[no-untyped-def]
+    from interpreter import SessionManager
+
+    async with SessionManager(settings) as m:
+        yield m
+        await m.stop_all()

@@ -1,0 +1,94 @@
+"""The sandbox is hardened by default (real Docker, hostile code)."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+import pytest
+
+from interpreter import ExecutionStatus
+
+pytestmark = [pytest.mark.anyio, pytest.mark.docker]
+
+
+async def test_container_is_configured_hardened(manager, docker_client: docker.DockerClient, settings):
+    session = await manager.session("t-hard")
+    attrs = docker_client.containers.get(session.sandbox.id).attrs
+    host = attrs["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Memory"] == settings.memory == 1024**3
+    assert host["MemorySwap"] == settings.memory  # no swap on top
+    assert host["NanoCpus"] == int(settings.cpus * 1e9) and host["PidsLimit"] == settings.pids_limit
+    assert "size=" in host["Tmpfs"]["/tmp"]
+    assert not host.get("PortBindings") and not attrs["NetworkSettings"].get("Ports")
+    assert host["Privileged"] is False
+    assert attrs["Config"]["User"] == "1000:1000"
+    labels = attrs["Config"]["Labels"]
+    assert labels["lci.managed"] == "1" and labels["lci.session"] == session.id
+    assert labels["lci.thread"] == "t-hard" and labels["lci.home"] == settings.home_id
+    mounts = {m["Destination"]: m for m in attrs["Mounts"]}
+    assert set(mounts) == {"/mnt/data", "/run/lci/ctl", "/run/lci/sock"}
+    assert mounts["/run/lci/ctl"]["RW"] is False
+
+
+async def test_hostile_code_is_contained(manager):
+    session = await manager.session("t-hostile")
+    r = await session.execute(
+        "import os, socket\n"
+        "print(os.getuid(), os.geteuid())\n"
+        "try:\n"
+        "    socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
+        "    print('NETWORK OPEN')\n"
+        "except OSError as e:\n"
+        "    print('no network:', type(e).__name__)\n"
+        "for path in ('/usr/evil', '/etc/evil', '/opt/lci/kernels/evil.py'):\n"
+        "    try:\n"
+        "        open(path, 'w')\n"
+        "        print('WROTE', path)\n"
+        "    except OSError as e:\n"
+        "        print('read-only:', path, e.errno)\n"
+        "open('/tmp/scratch', 'w').write('tmp is writable')\n"
+        "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])"
+    )
+    assert r.ok, r.error
+    lines = r.stdout.splitlines()
+    uid, euid = map(int, lines[0].split())
+    assert uid != 0 and euid != 0
+    assert lines[1].startswith("no network:")
+    assert [line.split()[0] for line in lines[2:5]] == ["read-only:"] * 3
+    assert int(lines[5], 16) == 0  # no effective capabilities
+
+
+async def test_fork_bomb_is_stopped_by_the_pids_limit(manager, docker_client):
+    session = await manager.session("t-forkbomb")
+    r = await session.execute(
+        "import os, time\n"
+        "children, failed = 0, None\n"
+        "for _ in range(5000):\n"
+        "    try:\n"
+        "        pid = os.fork()\n"
+        "    except OSError as e:\n"
+        "        failed = e.errno\n"
+        "        break\n"
+        "    if pid == 0:\n"
+        "        time.sleep(30)\n"
+        "        os._exit(0)\n"
+        "    children += 1\n"
+        "print(children, failed)",
+        timeout=60,
+    )
+    children, failed = r.stdout.split()
+    assert int(children) < manager.settings.pids_limit and failed == "11"  # EAGAIN
+    # the host stays healthy: the engine answers and other sandboxes still start and run
+    t0 = time.monotonic()
+    assert docker_client.ping()
+    other = await manager.session("t-after-bomb")
+    assert (await other.execute("print(6 * 7)")).stdout == "42\n"
+    assert time.monotonic() - t0 < 60
+    # and the bombed session itself is still usable after cleaning up its children
+    r = await session.execute("1 + 1")
+    assert r.status is ExecutionStatus.OK
