@@ -1,6 +1,6 @@
 """``lci``: parse arguments, call the core, print. No business logic here.
 
-Exit codes: 0 ok; 1 the code raised; 2 usage; 3 timeout; 4 the kernel died;
+Exit codes: 0 ok; 1 the code raised; 2 usage or a local file error; 3 timeout; 4 the kernel died;
 5 lci itself failed (engine, image, configuration).
 """
 
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InterpreterError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ENGINE
+    except OSError as exc:  # a local file the user named
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
