@@ -4,18 +4,19 @@
 (images/Dockerfile, images/requirements.txt, kernels/, the base's identity), so a
 build is skipped when that exact image is present. Two ways to the same image:
 
-* ``debootstrap`` (no registry): a Debian root filesystem from Debian's packages,
-  ``docker import``-ed as the base;
+* ``debootstrap`` (no registry): a Debian root filesystem made from Debian's
+  packages and ``docker import``-ed as ``lci-base:bookworm-<hash>``;
 * ``dockerfile``: ``FROM python:3.11-slim``, pulled from a registry.
 
 Either way the Python packages are downloaded on the host into a cached wheelhouse
 (the host's pip knows its indexes, proxies and certificates) and installed from it
-inside a build that runs with ``--network none``.
+by a ``docker build`` that runs with ``--network none``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -23,36 +24,63 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from .errors import EngineUnavailable, ImageBuildFailed
 
-__all__ = ["base_tag", "build_image", "image_tag", "source_dir"]
+__all__ = ["METHODS", "base_tag", "build_image", "image_tag", "source_dir"]
 
-SUITE = "bookworm"  # Debian 12: Python 3.11, like the python:3.11-slim base
+SUITE = "bookworm"  # Debian 12: Python 3.11, like python:3.11-slim
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 REGISTRY_BASE = "python:3.11-slim"
-PYTHON_VERSION = "3.11"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+PYTHON_VERSION, PYTHON_ABI = "3.11", "cp311"
+METHODS = ("auto", "debootstrap", "dockerfile")
+# an imported root filesystem has no config at all: give it what python:3.11-slim has
+BASE_CHANGES = [
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["bash"]',
+]
+TRIM = ("var/cache/apt/*.bin", "var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*",
+        "usr/share/man/*", "usr/share/info/*")  # fmt: skip
 Progress = Callable[[str], None]
 
 
+# -- names ------------------------------------------------------------------------
+
+
 def source_dir() -> Path:
-    """The tree holding images/ and kernels/ (the project root)."""
-    root = Path(os.environ.get("LCI_SOURCE_DIR") or Path(__file__).resolve().parent.parent)
-    if not (root / "images" / "Dockerfile").is_file() or not (root / "kernels").is_dir():
+    """The project root holding images/ and kernels/."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "images" / "Dockerfile").is_file():
         raise ImageBuildFailed(
             "locate sources",
-            f"{root} has no images/Dockerfile and kernels/; run from a checkout of lci "
-            "or set LCI_SOURCE_DIR to one",
+            f"{root / 'images' / 'Dockerfile'} is missing: the image is built from a source "
+            "checkout of lci (images/ and kernels/ next to interpreter/); "
+            "or set LCI_IMAGE to an image you built yourself",
         )
     return root
 
 
-def _inputs(src: Path) -> Iterable[Path]:
+def _base_identity() -> bytes:
+    return f"debian {SUITE} {','.join(BASE_PACKAGES)}".encode()
+
+
+def base_tag() -> str:
+    """The registry-free base image: a debootstrap root filesystem."""
+    return f"lci-base:{SUITE}-{hashlib.sha256(_base_identity()).hexdigest()[:12]}"
+
+
+def _inputs(src: Path) -> Iterator[Path]:
     yield src / "images" / "Dockerfile"
     yield src / "images" / "requirements.txt"
     for path in sorted((src / "kernels").rglob("*")):
@@ -61,17 +89,31 @@ def _inputs(src: Path) -> Iterable[Path]:
 
 
 def image_tag(src: Path | None = None) -> str:
+    """``lci-sandbox:<12 hex>``: same sources, same tag, on any machine, by either method."""
     src = src or source_dir()
-    digest = hashlib.sha256(f"base {SUITE} {' '.join(BASE_PACKAGES)}\n".encode())
+    digest = hashlib.sha256(b"base\0" + _base_identity() + b"\0")
     for path in _inputs(src):
-        digest.update(path.relative_to(src).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(src).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
     return f"lci-sandbox:{digest.hexdigest()[:12]}"
 
 
-def base_tag() -> str:
-    h = hashlib.sha256(f"{SUITE} {' '.join(BASE_PACKAGES)}".encode()).hexdigest()[:8]
-    return f"lci-base:{SUITE}-{h}"
+# -- the build --------------------------------------------------------------------
+
+
+class _Steps:
+    """Numbered progress: ``[2/4] title``; ``detail`` lines are indented under it."""
+
+    def __init__(self, total: int, progress: Progress) -> None:
+        self.n, self.total, self.progress = 0, total, progress
+
+    def __call__(self, title: str) -> None:
+        self.n += 1
+        self.progress(f"[{self.n}/{self.total}] {title}")
+
+    def detail(self, line: str) -> None:
+        self.progress(f"      {line}")
 
 
 def build_image(
@@ -81,126 +123,253 @@ def build_image(
     progress: Progress = print,
     client: docker.DockerClient | None = None,
 ) -> str:
-    """Build the sandbox image unless it is present; return its tag."""
+    """Build the sandbox image unless it is present (or ``force``); return its tag.
+
+    ``method``: ``debootstrap`` (no registry; root and debootstrap needed),
+    ``dockerfile`` (pulls python:3.11-slim) or ``auto`` (debootstrap when possible).
+    """
+    if method not in METHODS:
+        raise ImageBuildFailed("choose a method", f"{method!r} is not one of {', '.join(METHODS)}")
     src = source_dir()
     tag = image_tag(src)
-    client = client or _client()
+    client = client or _connect()
     if not force and _present(client, tag):
         progress(f"image {tag} is present")
         return tag
-    if method == "auto":
-        method = "debootstrap" if shutil.which("debootstrap") and os.geteuid() == 0 else "dockerfile"
-    if method not in ("debootstrap", "dockerfile"):
-        raise ImageBuildFailed("choose a method", f"unknown method {method!r}")
+    method = _resolve(method)
     started = time.monotonic()
-    steps = 3 if method == "debootstrap" else 2
-    progress(f"building {tag} ({method})")
+    progress(f"building {tag} ({method} method)")
     if method == "debootstrap":
-        base = _debootstrap_base(client, progress, f"[1/{steps}]", force)
+        steps = _Steps(4, progress)
+        base = _debootstrap_base(client, steps, force)
     else:
-        base = REGISTRY_BASE
-    wheels = _wheelhouse(src, progress, f"[{steps - 1}/{steps}]")
-    _docker_build(client, src, wheels, base, tag, progress, f"[{steps}/{steps}]")
+        steps = _Steps(3, progress)
+        base = _registry_base(client, steps)
+    wheels = _wheelhouse(src, steps, force)
+    _docker_build(client, src, wheels, base, tag, steps, force)
     progress(f"built {tag} in {time.monotonic() - started:.0f} s")
     return tag
 
 
-def _client() -> docker.DockerClient:
+def _resolve(method: str) -> str:
+    can = shutil.which("debootstrap") is not None and os.geteuid() == 0
+    if method == "auto":
+        return "debootstrap" if can else "dockerfile"
+    if method == "debootstrap" and not can:
+        raise ImageBuildFailed(
+            "choose a method",
+            "the debootstrap method needs root and debootstrap on PATH "
+            "(apt-get install debootstrap); or use the dockerfile method with a registry",
+        )
+    return method
+
+
+# -- the engine -------------------------------------------------------------------
+
+
+@contextmanager
+def _engine(step: str) -> Iterator[None]:
+    """docker-py's errors become ours, here and only here."""
     try:
+        yield
+    except docker.errors.APIError as exc:
+        raise ImageBuildFailed(step, f"Docker engine error: {exc.explanation or exc}") from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineUnavailable(str(exc)) from exc
+
+
+def _connect() -> docker.DockerClient:
+    with _engine("connect"):
         client = docker.from_env(timeout=600)
         client.ping()
-    except docker.errors.DockerException as exc:
-        raise EngineUnavailable(str(exc)) from exc
     return client
 
 
 def _present(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
+    with _engine(f"look up {tag}"):
+        try:
+            client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            return False
     return True
 
 
-def _run(cmd: list[str], step: str, progress: Progress) -> None:
-    """Run a command, streaming its output lines as progress."""
+def _registry_base(client: docker.DockerClient, steps: _Steps) -> str:
+    if _present(client, REGISTRY_BASE):
+        steps(f"base image {REGISTRY_BASE} is present")
+        return REGISTRY_BASE
+    steps(f"base image: docker pull {REGISTRY_BASE}")
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    except OSError as exc:
-        raise ImageBuildFailed(step, f"cannot run {cmd[0]}: {exc}") from exc
-    assert proc.stdout is not None
-    tail: list[str] = []
-    for line in proc.stdout:
-        line = line.rstrip()
-        if line:
-            progress("      " + line)
-            tail = [*tail[-9:], line]
-    if proc.wait() != 0:
-        raise ImageBuildFailed(step, f"{cmd[0]} exited with {proc.returncode}: " + " | ".join(tail[-3:]))
+        client.images.pull(REGISTRY_BASE)
+    except docker.errors.APIError as exc:
+        raise ImageBuildFailed(
+            f"docker pull {REGISTRY_BASE}",
+            f"{exc.explanation or exc}. Without a registry use the debootstrap method "
+            "(as root, with debootstrap installed)",
+        ) from exc
+    return REGISTRY_BASE
 
 
-def _debootstrap_base(client: docker.DockerClient, progress: Progress, n: str, force: bool) -> str:
+# -- (a) the registry-free base ---------------------------------------------------
+
+
+def _debootstrap_base(client: docker.DockerClient, steps: _Steps, force: bool) -> str:
     tag = base_tag()
     if not force and _present(client, tag):
-        progress(f"{n} base root filesystem {tag} is present")
+        steps(f"base root filesystem: {tag} is present")
+        steps("docker import: nothing to do")
         return tag
-    mirror = os.environ.get("LCI_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-    progress(f"{n} base root filesystem: debootstrap {SUITE} from {mirror} (about a minute)")
+    mirror = os.environ.get("LCI_DEBIAN_MIRROR") or DEFAULT_MIRROR
     with tempfile.TemporaryDirectory(prefix="lci-rootfs-") as tmp:
-        rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
-        include = ",".join(BASE_PACKAGES)
-        _run(["debootstrap", "--variant=minbase", f"--include={include}", SUITE, str(rootfs), mirror],
-             "debootstrap", progress)
-        shutil.rmtree(rootfs / "var" / "cache" / "apt" / "archives", ignore_errors=True)
-        progress(f"{n} importing the root filesystem as {tag}")
-        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], "tar", progress)
-        repo, _, version = tag.partition(":")
+        rootfs = Path(tmp) / "rootfs"
         try:
-            client.api.import_image_from_file(str(tarball), repository=repo, tag=version)
-        except docker.errors.DockerException as exc:
-            raise ImageBuildFailed("docker import", str(exc)) from exc
+            steps(f"base root filesystem (debootstrap {SUITE} from {mirror}, about a minute)")
+            cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}"]
+            _run([*cmd, SUITE, str(rootfs), mirror], "debootstrap", steps.detail)
+            _trim(rootfs)
+            steps(f"docker import as {tag}")
+            _import(client, rootfs, tag)
+        finally:
+            _unmount_under(rootfs)  # a killed debootstrap can leave /proc, /dev mounted
     return tag
 
 
-def _wheelhouse(src: Path, progress: Progress, n: str) -> Path:
-    """Download the wheels for the sandbox's Python on the host; cached by requirements."""
+def _trim(rootfs: Path) -> None:
+    """Drop what a container never needs: apt's caches and lists, manual pages."""
+    for pattern in TRIM:
+        for entry in rootfs.glob(pattern):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def _unmount_under(root: Path) -> None:
+    prefix = f"{root}/"
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def _import(client: docker.DockerClient, rootfs: Path, tag: str) -> None:
+    """tar | docker import, streamed: neither the tar nor the image is held in memory.
+
+    The image is tagged only once tar has succeeded, so a cut stream never becomes a base.
+    """
+    cmd = ["tar", "--numeric-owner", "--one-file-system", "--xattrs", "-C", str(rootfs), "-c", "."]
+    with (
+        tempfile.TemporaryFile() as err,
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err) as tar,
+    ):
+        with _engine("docker import"):
+            reply = client.api.import_image_from_data(tar.stdout, changes=BASE_CHANGES)
+        tar.wait()
+        err.seek(0)
+        tar_errors = err.read().decode(errors="replace").strip()
+    image_id = _imported_id(reply)
+    with _engine("docker import"):
+        if tar.returncode != 0:
+            client.api.remove_image(image_id, force=True)
+            raise ImageBuildFailed("tar", f"tar exited with {tar.returncode}: {tar_errors}")
+        repository, _, version = tag.partition(":")
+        client.api.tag(image_id, repository, version)
+
+
+def _imported_id(reply: Any) -> str:
+    last = json.loads(str(reply).strip().splitlines()[-1])
+    if "error" in last or not str(last.get("status", "")).startswith("sha256:"):
+        raise ImageBuildFailed("docker import", str(last.get("error") or last))
+    return str(last["status"])
+
+
+# -- (b) the wheelhouse -----------------------------------------------------------
+
+
+def _wheelhouse(src: Path, steps: _Steps, force: bool) -> Path:
+    """cp311 manylinux wheels for images/requirements.txt, cached by its hash."""
+    from .config import Settings
+
     reqs = src / "images" / "requirements.txt"
     key = hashlib.sha256(reqs.read_bytes()).hexdigest()[:12]
-    home = Path(os.environ.get("LCI_HOME") or Path.home() / ".local/share/lci")
-    wheels = home / "cache" / f"wheels-{key}"
-    if (wheels / ".complete").exists():
-        progress(f"{n} wheelhouse {wheels} is ready")
+    wheels = Settings.from_env().home / "cache" / f"wheels-{key}"
+    if wheels.is_dir() and not force:
+        steps(f"wheelhouse {wheels} is present")
         return wheels
-    progress(f"{n} downloading wheels for Python {PYTHON_VERSION} into {wheels}")
-    arch = platform.machine()
-    platforms = [f"manylinux2014_{arch}", f"manylinux_2_17_{arch}", f"manylinux_2_28_{arch}", "any"]
-    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
-           "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", "cp311",
-           *[arg for p in platforms for arg in ("--platform", p)], "-r", str(reqs), "-d", str(wheels)]
-    _run(cmd, "pip download", progress)
-    (wheels / ".complete").touch()
+    arch = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
+    steps(f"wheelhouse: pip download for CPython {PYTHON_VERSION} {arch} into {wheels}")
+    partial = wheels.with_name(wheels.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    tags = ["manylinux_2_17", "manylinux2014", "manylinux_2_28"]
+    platforms = [arg for p in [f"{t}_{arch}" for t in tags] + ["any"] for arg in ("--platform", p)]
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+           "--progress-bar", "off", "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+           "--implementation", "cp", "--abi", PYTHON_ABI, *platforms]  # fmt: skip
+    _run([*cmd, "-r", str(reqs), "-d", str(partial)], "pip download", steps.detail)
+    shutil.rmtree(wheels, ignore_errors=True)
+    partial.rename(wheels)
     return wheels
 
 
+# -- (c) docker build -------------------------------------------------------------
+
+
 def _docker_build(
-    client: docker.DockerClient, src: Path, wheels: Path, base: str, tag: str, progress: Progress, n: str
+    client: docker.DockerClient,
+    src: Path,
+    wheels: Path,
+    base: str,
+    tag: str,
+    steps: _Steps,
+    force: bool,
 ) -> None:
-    progress(f"{n} docker build {tag} FROM {base} (network: none)")
+    steps(f"docker build {tag} FROM {base} (network: none)")
     with tempfile.TemporaryDirectory(prefix="lci-context-") as tmp:
         ctx = Path(tmp)
         shutil.copy2(src / "images" / "Dockerfile", ctx / "Dockerfile")
         shutil.copy2(src / "images" / "requirements.txt", ctx / "requirements.txt")
-        shutil.copytree(wheels, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
-        shutil.copytree(src / "kernels", ctx / "kernels", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        try:
-            for chunk in client.api.build(
+        shutil.copytree(wheels, ctx / "wheels")
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(src / "kernels", ctx / "kernels", ignore=skip)
+        with _engine("docker build"):
+            logs = client.api.build(
                 path=str(ctx), tag=tag, buildargs={"BASE": base}, network_mode="none",
-                rm=True, forcerm=True, decode=True, labels={"org.lci.inputs": tag},
-            ):
-                if "error" in chunk:
-                    raise ImageBuildFailed("docker build", str(chunk["error"]).strip())
-                line = str(chunk.get("stream", "")).rstrip()
-                if line:
-                    progress("      " + line)
-        except docker.errors.DockerException as exc:
-            raise ImageBuildFailed("docker build", str(exc)) from exc
+                rm=True, forcerm=True, nocache=force, pull=False, decode=True,
+                labels={"org.lci.tag": tag, "org.lci.base": base},
+            )  # fmt: skip
+            _follow(logs, steps.detail)
+
+
+def _follow(logs: Iterable[dict[str, Any]], detail: Progress) -> None:
+    """Stream the build's output; an error entry fails with the last lines as context."""
+    tail: deque[str] = deque(maxlen=6)
+    for entry in logs:
+        if "error" in entry:
+            context = " | ".join(tail)
+            raise ImageBuildFailed(
+                "docker build", f"{str(entry['error']).strip()} (after: {context})"
+            )
+        for line in str(entry.get("stream", "")).splitlines():
+            if line.strip():
+                tail.append(line.strip())
+                detail(line.rstrip())
+
+
+# -- processes ----------------------------------------------------------------------
+
+
+def _run(cmd: list[str], step: str, detail: Progress) -> None:
+    """Run a command, streaming its output lines; failure names the last lines."""
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as exc:
+        raise ImageBuildFailed(step, f"cannot run {cmd[0]}: {exc}; is it installed?") from exc
+    tail: deque[str] = deque(maxlen=5)
+    with proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                tail.append(line.strip())
+                detail(line.rstrip())
+    if proc.returncode != 0:
+        raise ImageBuildFailed(step, f"{cmd[0]} exited with {proc.returncode}: {' | '.join(tail)}")
