@@ -38,7 +38,12 @@ def pct(values: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": pct(values, 50), "p90": pct(values, 90), "p99": pct(values, 99), "n": len(values)}
+    return {
+        "p50": pct(values, 50),
+        "p90": pct(values, 90),
+        "p99": pct(values, 99),
+        "n": len(values),
+    }
 
 
 async def engine(settings: Settings, calls: int, cold: int, idle: int) -> dict[str, object]:
@@ -69,7 +74,9 @@ async def engine(settings: Settings, calls: int, cold: int, idle: int) -> dict[s
         mem = []
         for sess in idle_sessions:
             stats = client.containers.get(sess.sandbox.id).stats(stream=False)
-            usage = stats["memory_stats"].get("usage", 0) - stats["memory_stats"].get("stats", {}).get("cache", 0)
+            usage = stats["memory_stats"].get("usage", 0) - stats["memory_stats"].get(
+                "stats", {}
+            ).get("cache", 0)
             mem.append(usage / 2**20)
         client.close()
         await m.stop_all()
@@ -85,15 +92,30 @@ async def floor(image: str, calls: int) -> dict[str, object]:
     """A bare jupyter_client and an ipykernel in a container, nothing of lci in between."""
     tmp = Path(tempfile.mkdtemp(prefix="lci-floor-", dir="/tmp"))
     tmp.chmod(0o777)
-    conn = {"transport": "ipc", "ip": "/k/kernel", "shell_port": 1, "iopub_port": 2, "stdin_port": 3,
-            "control_port": 4, "hb_port": 5, "key": secrets.token_hex(16), "signature_scheme": "hmac-sha256",
-            "kernel_name": "python3"}
+    conn = {
+        "transport": "ipc",
+        "ip": "/k/kernel",
+        "shell_port": 1,
+        "iopub_port": 2,
+        "stdin_port": 3,
+        "control_port": 4,
+        "hb_port": 5,
+        "key": secrets.token_hex(16),
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "python3",
+    }
     (tmp / "c.json").write_text(json.dumps(conn))
     client = docker.from_env()
     c = client.containers.run(
-        image, ["python", "-m", "ipykernel_launcher", "-f", "/k/c.json", "--HistoryManager.enabled=False"],
-        detach=True, user="1000:1000", network_mode="none", read_only=True, tmpfs={"/tmp": ""},
-        volumes={str(tmp): {"bind": "/k", "mode": "rw"}}, environment={"HOME": "/tmp"},
+        image,
+        ["python", "-m", "ipykernel_launcher", "-f", "/k/c.json", "--HistoryManager.enabled=False"],
+        detach=True,
+        user="1000:1000",
+        network_mode="none",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        volumes={str(tmp): {"bind": "/k", "mode": "rw"}},
+        environment={"HOME": "/tmp"},
     )
     try:
         kc = AsyncKernelClient()
@@ -105,8 +127,11 @@ async def floor(image: str, calls: int) -> dict[str, object]:
             msg_id = kc.execute("x = 1")
             while True:
                 msg = await kc.get_iopub_msg(timeout=10)
-                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
-                        and msg["content"]["execution_state"] == "idle":
+                if (
+                    msg["parent_header"].get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"
+                ):
                     break
             while (await kc.get_shell_msg(timeout=10))["parent_header"].get("msg_id") != msg_id:
                 pass
@@ -131,15 +156,22 @@ def main() -> None:
     p.add_argument("--cold", type=int, default=5)
     p.add_argument("--idle", type=int, default=4)
     args = p.parse_args()
-    image = os.environ.get("LCI_IMAGE") or build_image(progress=lambda line: print(line, file=sys.stderr))
+    image = os.environ.get("LCI_IMAGE") or build_image(
+        progress=lambda line: print(line, file=sys.stderr)
+    )
     home = Path(tempfile.mkdtemp(prefix="lci-bench-", dir="/tmp"))
     settings = Settings(home=home, image=image)
     result = asyncio.run(engine(settings, args.calls, args.cold, args.idle))
     result["floor_round_trip_ms"] = asyncio.run(floor(image, args.calls))
     result["ratio_round_trip_p50"] = round(
-        result["round_trip_ms"]["p50"] / result["floor_round_trip_ms"]["p50"], 2  # type: ignore[index]
+        result["round_trip_ms"]["p50"] / result["floor_round_trip_ms"]["p50"],
+        2,  # type: ignore[index]
     )
-    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "image": image}
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "image": image,
+    }
     print(json.dumps(result, indent=2))
 
 

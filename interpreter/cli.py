@@ -19,7 +19,12 @@ from .errors import InterpreterError
 from .manager import SessionManager
 from .results import Execution, ExecutionStatus, SessionState
 
-EXIT = {ExecutionStatus.OK: 0, ExecutionStatus.ERROR: 1, ExecutionStatus.TIMEOUT: 3, ExecutionStatus.DIED: 4}
+EXIT = {
+    ExecutionStatus.OK: 0,
+    ExecutionStatus.ERROR: 1,
+    ExecutionStatus.TIMEOUT: 3,
+    ExecutionStatus.DIED: 4,
+}
 EXIT_ENGINE = 5
 
 
@@ -29,24 +34,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="execute Python in a thread's sandbox")
     run.add_argument("code", help="the code, or - to read it from standard input")
-    run.add_argument("--thread", "-t", help="thread id; its session (state, files) is kept between calls."
-                     " Without it the code runs in a throw-away session")
-    run.add_argument("--file", "-f", action="append", default=[], metavar="PATH",
-                     help="upload a file to /mnt/data first (repeatable)")
+    run.add_argument(
+        "--thread",
+        "-t",
+        help="thread id; its session (state, files) is kept between calls."
+        " Without it the code runs in a throw-away session",
+    )
+    run.add_argument(
+        "--file",
+        "-f",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="upload a file to /mnt/data first (repeatable)",
+    )
     run.add_argument("--timeout", type=float, help="seconds before the code is interrupted")
     run.add_argument("--json", action="store_true", help="print the Execution as one JSON object")
-    run.add_argument("--out", default="lci-output", metavar="DIR",
-                     help="where images and produced files are saved (default: %(default)s)")
+    run.add_argument(
+        "--out",
+        default="lci-output",
+        metavar="DIR",
+        help="where images and produced files are saved (default: %(default)s)",
+    )
 
-    files = sub.add_parser("files", help="stored files").add_subparsers(dest="files_cmd", required=True)
+    files = sub.add_parser("files", help="stored files").add_subparsers(
+        dest="files_cmd", required=True
+    )
     get = files.add_parser("get", help="write a file's contents")
     get.add_argument("file_id")
-    get.add_argument("-o", "--output", help="path to write (default: the file's name; - for stdout)")
+    get.add_argument(
+        "-o", "--output", help="path to write (default: the file's name; - for stdout)"
+    )
     ls = files.add_parser("list", help="list stored files")
     ls.add_argument("--thread", "-t")
     ls.add_argument("--json", action="store_true")
 
-    image = sub.add_parser("image", help="the sandbox image").add_subparsers(dest="image_cmd", required=True)
+    image = sub.add_parser("image", help="the sandbox image").add_subparsers(
+        dest="image_cmd", required=True
+    )
     build = image.add_parser("build", help="build the sandbox image if it is missing")
     build.add_argument("--method", choices=["auto", "debootstrap", "dockerfile"], default="auto")
     build.add_argument("--force", action="store_true", help="rebuild even when present")
@@ -99,7 +124,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return EXIT[exe.status]
 
 
-async def save_outputs(manager: SessionManager, exe: Execution, out: Path) -> list[tuple[str, Path, str]]:
+async def save_outputs(
+    manager: SessionManager, exe: Execution, out: Path
+) -> list[tuple[str, Path, str]]:
     """Write images and produced files under ``out``; return (kind, local path, file id)."""
     items = [("image", fid) for fid in exe.images] + [("file", f.file_id) for f in exe.files]
     saved = []
@@ -120,7 +147,11 @@ def print_human(exe: Execution, saved: list[tuple[str, Path, str]]) -> None:
         print(logs, end="" if logs.endswith("\n") else "\n")
     for kind, path, fid in saved:
         print(f"{kind}: {path} ({fid})")
-    if exe.status is not ExecutionStatus.OK and exe.error and exe.error.ename in ("TimeoutError", "KernelDied"):
+    if (
+        exe.status is not ExecutionStatus.OK
+        and exe.error
+        and exe.error.ename in ("TimeoutError", "KernelDied")
+    ):
         print(f"{exe.status}: {exe.error.evalue}", file=sys.stderr)
 
 
@@ -134,7 +165,10 @@ async def cmd_files(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps([i.to_dict() for i in infos]))
             else:
-                rows = [(i.id, i.purpose, str(i.bytes), i.thread_id or "-", i.path or i.filename) for i in infos]
+                rows = [
+                    (i.id, i.purpose, str(i.bytes), i.thread_id or "-", i.path or i.filename)
+                    for i in infos
+                ]
                 print_table(("FILE", "PURPOSE", "BYTES", "THREAD", "NAME"), rows)
             return 0
         info = await manager.files.get(args.file_id)
@@ -157,7 +191,9 @@ def cmd_image(args: argparse.Namespace) -> int:
     if args.image_cmd == "tag":
         print(image.image_tag())
         return 0
-    image.build_image(method=args.method, force=args.force, progress=lambda line: print(line, flush=True))
+    image.build_image(
+        method=args.method, force=args.force, progress=lambda line: print(line, flush=True)
+    )
     return 0
 
 
@@ -180,7 +216,16 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
     rows = []
     for r in records:
         d = session_row(r)
-        rows.append((d["thread_id"], d["id"], d["state"], ago(d["age_s"]), ago(d["idle_s"]), str(d["executions"])))
+        rows.append(
+            (
+                d["thread_id"],
+                d["id"],
+                d["state"],
+                ago(d["age_s"]),
+                ago(d["idle_s"]),
+                str(d["executions"]),
+            )
+        )
     print_table(("THREAD", "SESSION", "STATE", "AGE", "IDLE", "EXECUTIONS"), rows)
     return 0
 
@@ -204,13 +249,19 @@ def ago(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+    return (
+        f"{s // 3600}h{s % 3600 // 60:02d}m"
+        if s >= 3600
+        else f"{s // 60}m{s % 60:02d}s"
+        if s >= 60
+        else f"{s}s"
+    )
 
 
-def print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for row in (header, *rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 COMMANDS = {"run": cmd_run, "files": cmd_files, "sessions": cmd_sessions}

@@ -73,7 +73,9 @@ class FileStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def record(self, filename: str, sha: str, size: int, purpose: str, owner: str = "", **where: str | None) -> FileInfo:
+    def record(
+        self, filename: str, sha: str, size: int, purpose: str, owner: str = "", **where: str | None
+    ) -> FileInfo:
         info = FileInfo(
             id=new_file_id(),
             filename=filename,
@@ -82,7 +84,7 @@ class FileStore:
             sha256=sha,
             purpose=purpose,
             created_at=time.time(),
-            **where,  # type: ignore[arg-type]
+            **where,
         )
         self.store.add_file(info, owner=owner)
         return info
@@ -97,7 +99,9 @@ class FileStore:
         thread_id: str | None = None,
     ) -> str:
         """Store bytes, a binary file object or a path; return the new file's ID."""
-        info = await self.upload_info(source, filename, purpose=purpose, owner=owner, thread_id=thread_id)
+        info = await self.upload_info(
+            source, filename, purpose=purpose, owner=owner, thread_id=thread_id
+        )
         return info.id
 
     async def upload_info(

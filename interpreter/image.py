@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -257,13 +257,10 @@ def _import(client: docker.DockerClient, rootfs: Path, tag: str) -> None:
     The image is tagged only once tar has succeeded, so a cut stream never becomes a base.
     """
     cmd = ["tar", "--numeric-owner", "--one-file-system", "--xattrs", "-C", str(rootfs), "-c", "."]
-    with (
-        tempfile.TemporaryFile() as err,
-        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err) as tar,
-    ):
-        with _engine("docker import"):
+    with tempfile.TemporaryFile() as err:
+        tar = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        with tar, _engine("docker import"):
             reply = client.api.import_image_from_data(tar.stdout, changes=BASE_CHANGES)
-        tar.wait()
         err.seek(0)
         tar_errors = err.read().decode(errors="replace").strip()
     image_id = _imported_id(reply)
@@ -297,17 +294,23 @@ def _wheelhouse(src: Path, steps: _Steps, force: bool) -> Path:
         return wheels
     arch = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
     steps(f"wheelhouse: pip download for CPython {PYTHON_VERSION} {arch} into {wheels}")
-    partial = wheels.with_name(wheels.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
+    wheels.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{wheels.name}.", dir=wheels.parent))
     tags = ["manylinux_2_17", "manylinux2014", "manylinux_2_28"]
     platforms = [arg for p in [f"{t}_{arch}" for t in tags] + ["any"] for arg in ("--platform", p)]
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
            "--progress-bar", "off", "--only-binary=:all:", "--python-version", PYTHON_VERSION,
            "--implementation", "cp", "--abi", PYTHON_ABI, *platforms]  # fmt: skip
-    _run([*cmd, "-r", str(reqs), "-d", str(partial)], "pip download", steps.detail)
-    shutil.rmtree(wheels, ignore_errors=True)
-    partial.rename(wheels)
+    try:
+        _run([*cmd, "-r", str(reqs), "-d", str(partial)], "pip download", steps.detail)
+        if force:
+            shutil.rmtree(wheels, ignore_errors=True)
+        with suppress(OSError):  # a concurrent build may have got there first: use its
+            partial.rename(wheels)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if not wheels.is_dir():
+        raise ImageBuildFailed("pip download", f"could not create {wheels}: is it writable?")
     return wheels
 
 

@@ -118,7 +118,9 @@ class SessionManager:
             raise NoSuchSession(session_id)
         return await self.session(rec.thread_id, owner=rec.owner)
 
-    async def list_sessions(self, owner: str | None = None, live_only: bool = True) -> list[SessionRecord]:
+    async def list_sessions(
+        self, owner: str | None = None, live_only: bool = True
+    ) -> list[SessionRecord]:
         return self.store.list_sessions(owner=owner, live_only=live_only)
 
     async def stop(self, session_id: str, reason: str = "stopped") -> None:
@@ -158,7 +160,9 @@ class SessionManager:
         self._sessions[rec.id] = session
         return session
 
-    async def _start(self, owner: str, thread_id: str, idle_timeout: float | None, memory: int | None) -> Session:
+    async def _start(
+        self, owner: str, thread_id: str, idle_timeout: float | None, memory: int | None
+    ) -> Session:
         previous = self.store.last_session_for(owner, thread_id)
         session = await Session.start(
             thread_id,
@@ -179,7 +183,8 @@ class SessionManager:
             session.notice = (
                 f"A new session was started for this thread: the previous one ({previous.id}) "
                 f"ended ({previous.end_reason or 'it stopped'}), so variables and imports from "
-                f"before are lost." + (" The thread's files are back in /mnt/data." if attached else "")
+                f"before are lost."
+                + (" The thread's files are back in /mnt/data." if attached else "")
             )
         if attached:
             await session.add_files([fid for _, fid in attached])
@@ -194,7 +199,11 @@ class SessionManager:
             if fresh is None:
                 fresh = await self._start(session.owner, session.thread_id, None, None)
             session._adopt(fresh.record, fresh.sandbox)
-            session.kc, session._ready, session._generation = fresh.kc, fresh._ready, fresh._generation
+            session.kc, session._ready, session._generation = (
+                fresh.kc,
+                fresh._ready,
+                fresh._generation,
+            )
             session.notice = fresh.notice or session.notice
             self._sessions[fresh.id] = session
 
@@ -238,7 +247,9 @@ class SessionManager:
         now, n = time.time(), 0
         for rec in self.store.list_sessions(live_only=True):
             if now > rec.expires_at():
-                await self._end(rec, SessionState.EXPIRED, f"expired after {rec.idle_timeout:g} s idle")
+                await self._end(
+                    rec, SessionState.EXPIRED, f"expired after {rec.idle_timeout:g} s idle"
+                )
                 n += 1
         return n
 
@@ -254,7 +265,9 @@ class SessionManager:
             seen.add(sid)
             rec = self.store.get_session(sid)
             if rec is None or not rec.state.live:
-                await teardown(await self.backend.attach(info.id), rec) if rec else await self._remove(info.id)
+                await self._remove(info.id)
+                if rec is not None:
+                    await teardown(None, rec)
                 orphans += 1
             elif not info.running:
                 await self._end(rec, SessionState.DEAD, "the sandbox had exited")
@@ -274,7 +287,10 @@ class SessionManager:
 
     async def _reap_forever(self) -> None:
         while True:
-            idle = min([r.idle_timeout for r in self.store.list_sessions(live_only=True)] or [self.settings.idle_timeout])
+            idle = min(
+                [r.idle_timeout for r in self.store.list_sessions(live_only=True)]
+                or [self.settings.idle_timeout]
+            )
             await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
             with suppress(Exception):
                 await self.reap()

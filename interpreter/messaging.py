@@ -66,7 +66,9 @@ class OutputFold:
 
     msg_id: str
     max_chars: int = 20_000
-    on_text: Callable[[str, str], None] | None = None  # (kind, text); kind: stdout|stderr|result|error
+    on_text: Callable[[str, str], None] | None = (
+        None  # (kind, text); kind: stdout|stderr|result|error
+    )
     idle: bool = False
     error: ErrorInfo | None = None
     execution_count: int | None = None
@@ -102,7 +104,7 @@ class OutputFold:
         name = "stderr" if content.get("name") == "stderr" else "stdout"
         text = content.get("text", "")
         (self.stderr if name == "stderr" else self.stdout).add(text)
-        self._text(name, text)
+        self.note(name, text)
 
     def _on_execute_input(self, content: dict[str, Any]) -> None:
         self.execution_count = content.get("execution_count", self.execution_count)
@@ -124,11 +126,12 @@ class OutputFold:
             traceback=tb,
         )
         text = "\n".join(tb) if tb else f"{self.error.ename}: {self.error.evalue}"
-        self._text("error", text.rstrip("\n") + "\n")
+        self.note("error", text.rstrip("\n") + "\n")
 
     # -- helpers --------------------------------------------------------------------
 
-    def _text(self, kind: str, text: str) -> None:
+    def note(self, kind: str, text: str) -> None:
+        """Add text to the logs (and hand it to on_text), as if the kernel had printed it."""
         self.logs.add(text)
         if self.on_text is not None:
             self.on_text(kind, text)
@@ -147,4 +150,4 @@ class OutputFold:
         )
         plain = data.get("text/plain")
         if isinstance(plain, str) and plain:
-            self._text("result", plain + "\n")
+            self.note("result", plain + "\n")

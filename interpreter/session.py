@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -196,7 +197,13 @@ class Session:
         store.update_session(sid, sandbox_id=sandbox.id)
         record.sandbox_id = sandbox.id
         session = cls(
-            record, sandbox, settings=settings, store=store, files=files, context=context, renew=renew
+            record,
+            sandbox,
+            settings=settings,
+            store=store,
+            files=files,
+            context=context,
+            renew=renew,
         )
         try:
             await session.connect(settings.start_timeout)
@@ -210,7 +217,7 @@ class Session:
         if self.kc is None:
             info = dict(self.record.connection, ip=str(self.runtime / "sock" / "kernel"))
             self.kc = AsyncKernelClient(context=self._context)
-            self.kc.load_connection_info(info)
+            self.kc.load_connection_info(info)  # type: ignore[arg-type]
             self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         await self._wait_ready(time.monotonic() + timeout)
         if self.record.state is SessionState.STARTING:
@@ -225,25 +232,23 @@ class Session:
         while True:
             self._check_sockets()
             msg_id = self.kc.kernel_info()
-            fold = OutputFold(msg_id)
             end = min(deadline, time.monotonic() + 0.5)
-            with suppress(_Deadline):
-                while time.monotonic() < end:
-                    with suppress(Empty):
-                        msg = await self.kc.get_iopub_msg(timeout=max(end - time.monotonic(), 0.01))
-                        if msg["parent_header"].get("msg_id") == msg_id:
-                            self._generation = self._read_state().get("generation", 0)
-                            self._ready = True
-                            return
-                raise _Deadline
+            while time.monotonic() < end:
+                with suppress(Empty):
+                    msg = await self.kc.get_iopub_msg(timeout=max(end - time.monotonic(), 0.01))
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        self._generation = self._read_state().get("generation", 0)
+                        self._ready = True
+                        return
             polls += 1
             if polls % 2 == 0 and await self.sandbox.poll() is not None:
                 tail = await self.sandbox.logs()
                 detail = await self._exit_detail()
-                raise SessionStartFailed(self.id, detail + (f"\nIts last output:\n{tail}" if tail else ""))
+                raise SessionStartFailed(
+                    self.id, detail + (f"\nIts last output:\n{tail}" if tail else "")
+                )
             if time.monotonic() >= deadline:
                 raise SessionStartFailed(self.id, "the kernel did not answer in time")
-            del fold
 
     def _check_sockets(self) -> None:
         """Refuse to connect through anything but a socket the sandbox made (not a symlink
@@ -255,7 +260,9 @@ class Session:
             except FileNotFoundError:
                 continue  # not bound yet; zmq retries
             if not stat.S_ISSOCK(st.st_mode):
-                raise SessionStartFailed(self.id, f"{path.name} in the socket directory is not a socket")
+                raise SessionStartFailed(
+                    self.id, f"{path.name} in the socket directory is not a socket"
+                )
 
     # -- execute ----------------------------------------------------------------------
 
@@ -309,11 +316,10 @@ class Session:
         except _Died as died:
             exe.status, exe.state_lost, exe.kernel_restarted = ExecutionStatus.DIED, True, True
             exe.error = ErrorInfo("KernelDied", died.detail)
-            spool.write("error", f"KernelDied: {died.detail}\n")
+            fold.note("error", f"KernelDied: {died.detail}\n")
             self._ready = False
         finally:
             exe.duration_ms = int((time.monotonic() - started) * 1000)
-        exe.error = exe.error or None
         await self._finish(exe, fold, spool, before)
         self._touch(SessionState.IDLE, executed=True)
         return exe
@@ -361,7 +367,9 @@ class Session:
             cause = f"out of memory (the sandbox's memory limit is {limit})"
         elif isinstance(last.get("signal"), int):
             name = _signal_name(last["signal"])
-            cause = f"killed by {name}" + (f" (possibly out of memory; limit {limit})" if name == "SIGKILL" else "")
+            cause = f"killed by {name}" + (
+                f" (possibly out of memory; limit {limit})" if name == "SIGKILL" else ""
+            )
         else:
             cause = f"it exited with code {last.get('returncode')}"
         return (
@@ -378,7 +386,9 @@ class Session:
             why = "the sandbox was removed"
         else:
             why = f"the sandbox exited with code {info.exit_code}"
-        return f"{why}. State is lost; the next call starts a fresh session with the thread's files."
+        return (
+            f"{why}. State is lost; the next call starts a fresh session with the thread's files."
+        )
 
     async def _on_timeout(self, exe: Execution, fold: OutputFold, timeout: float) -> None:
         exe.status = ExecutionStatus.TIMEOUT
@@ -399,9 +409,11 @@ class Session:
             self._ready = False
             detail = died.detail
         exe.error = ErrorInfo("TimeoutError", detail)
-        fold.on_text and fold.on_text("error", f"TimeoutError: {detail}\n")
+        fold.note("error", f"TimeoutError: {detail}\n")
 
-    async def _finish(self, exe: Execution, fold: OutputFold, spool: _Spool, before: dict[str, Any]) -> None:
+    async def _finish(
+        self, exe: Execution, fold: OutputFold, spool: _Spool, before: dict[str, Any]
+    ) -> None:
         """Store images, produced files and the complete log; build the outputs."""
         where = {"thread_id": self.thread_id, "session_id": self.id, "execution_id": exe.id}
         if spool.size:
@@ -441,14 +453,20 @@ class Session:
             try:
                 with self.workspace.open_regular(rel) as fd:
                     sha, size = self.files.ingest(
-                        lambda n, fd=fd: os.read(fd, n),
+                        functools.partial(os.read, fd),
                         self.settings.max_output_file_bytes,
                         f"{MOUNT}/{rel}",
                     )
             except (OSError, ValueError):
                 continue  # vanished, not a regular file any more, or over the size limit
             info = self.files.record(
-                rel.rsplit("/", 1)[-1], sha, size, PURPOSE_OUTPUT, self.owner, path=f"{MOUNT}/{rel}", **where
+                rel.rsplit("/", 1)[-1],
+                sha,
+                size,
+                PURPOSE_OUTPUT,
+                self.owner,
+                path=f"{MOUNT}/{rel}",
+                **where,
             )
             produced.append(ProducedFile(info.id, f"{MOUNT}/{rel}", size))
         return produced
@@ -478,7 +496,9 @@ class Session:
         for fid in file_ids:
             info = self.files.info(fid, self.owner)
             rel = sanitize_filename(info.filename)
-            await anyio.to_thread.run_sync(self.workspace.place, rel, self.files.blob_path(info.sha256))
+            await anyio.to_thread.run_sync(
+                self.workspace.place, rel, self.files.blob_path(info.sha256)
+            )
             self.store.attach(self.owner, self.thread_id, rel, fid)
             paths.append(f"{MOUNT}/{rel}")
         return paths
@@ -494,7 +514,9 @@ class Session:
             self.kc = None
         self._ready = False
 
-    async def stop(self, reason: str = "stopped", state: SessionState = SessionState.EXPIRED) -> None:
+    async def stop(
+        self, reason: str = "stopped", state: SessionState = SessionState.EXPIRED
+    ) -> None:
         """Shut the sandbox down and free its resources; its stored files are kept."""
         self._release()
         self.store.end_session(self.id, state, reason)
@@ -615,7 +637,11 @@ def _cut_marker(log_file_id: str | None) -> Callable[[int], str]:
 
 
 def _reply_error(reply: dict[str, Any]) -> ErrorInfo:
-    return ErrorInfo(str(reply.get("ename", "Error")), str(reply.get("evalue", "")), list(reply.get("traceback", [])))
+    return ErrorInfo(
+        str(reply.get("ename", "Error")),
+        str(reply.get("evalue", "")),
+        list(reply.get("traceback", [])),
+    )
 
 
 def _signal_name(signum: int) -> str:

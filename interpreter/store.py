@@ -101,9 +101,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=30
-        )
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -139,15 +137,17 @@ class Store:
             )
 
     def get_file(self, file_id: str, owner: str | None = None) -> FileInfo | None:
-        sql, args = "SELECT * FROM files WHERE id = ?", (file_id,)
+        sql, args = "SELECT * FROM files WHERE id = ?", [file_id]
         if owner is not None:
-            sql, args = sql + " AND owner = ?", (file_id, owner)
-        rows = self._all(sql, args)
+            sql, args = sql + " AND owner = ?", [file_id, owner]
+        rows = self._all(sql, tuple(args))
         return _file(rows[0]) if rows else None
 
     def list_files(self, owner: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
         where, args = _where(owner=owner, thread_id=thread_id)
-        return [_file(r) for r in self._all(f"SELECT * FROM files{where} ORDER BY created_at", args)]
+        return [
+            _file(r) for r in self._all(f"SELECT * FROM files{where} ORDER BY created_at", args)
+        ]
 
     def delete_file(self, file_id: str) -> str | None:
         """Forget a file; return its sha256 when no other file shares the blob."""
@@ -171,7 +171,8 @@ class Store:
 
     def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
         rows = self._all(
-            "SELECT path, file_id FROM thread_files WHERE owner = ? AND thread_id = ? ORDER BY path",
+            "SELECT path, file_id FROM thread_files"
+            " WHERE owner = ? AND thread_id = ? ORDER BY path",
             (owner, thread_id),
         )
         return [(r[0], r[1]) for r in rows]
@@ -209,7 +210,9 @@ class Store:
         )
         return SessionRecord.from_row(rows[0]) if rows else None
 
-    def list_sessions(self, owner: str | None = None, live_only: bool = False) -> list[SessionRecord]:
+    def list_sessions(
+        self, owner: str | None = None, live_only: bool = False
+    ) -> list[SessionRecord]:
         where, args = _where(owner=owner)
         if live_only:
             where += (" AND" if where else " WHERE") + f" state IN {LIVE}"

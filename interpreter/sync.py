@@ -106,7 +106,9 @@ class SyncSessionManager:
     def settings(self) -> Settings:
         return self._manager.settings
 
-    def session(self, thread_id: str | None = None, *, file_ids: Iterable[str] = (), **kw: Any) -> SyncSession:
+    def session(
+        self, thread_id: str | None = None, *, file_ids: Iterable[str] = (), **kw: Any
+    ) -> SyncSession:
         s = self._portal.call(lambda: self._manager.session(thread_id, file_ids=file_ids, **kw))
         return SyncSession(self._portal, s)
 

@@ -146,7 +146,9 @@ class Workspace:
         """An fd to read a regular file; raises OSError for anything else."""
         parts = relpath.split("/")
         with self._dir(parts[:-1]) as dfd:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            fd = os.open(
+                parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd
+            )
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(f"{relpath} is not a regular file")
@@ -159,7 +161,9 @@ class Workspace:
         parts = relpath.split("/")
         with self._dir(parts[:-1], create=True) as dfd:
             tmp = f".lci-upload-{os.urandom(6).hex()}"
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dfd)
+            out = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dfd
+            )
             size = 0
             try:
                 with open(source, "rb") as src:
@@ -172,5 +176,7 @@ class Workspace:
                 os.replace(tmp, parts[-1], src_dir_fd=dfd, dst_dir_fd=dfd)
             except IsADirectoryError:
                 os.unlink(tmp, dir_fd=dfd)
-                raise InvalidFilename(relpath, "a directory of that name exists in /mnt/data") from None
+                raise InvalidFilename(
+                    relpath, "a directory of that name exists in /mnt/data"
+                ) from None
         return size

@@ -20,6 +20,7 @@ Only the standard library is used here; the kernel runs under the same interpret
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -78,7 +79,7 @@ class Launcher:
     # -- the kernel child ---------------------------------------------------------------
 
     def prepare(self) -> str:
-        """Copy what the kernel needs to write into the scratch tmpfs; return the connection file."""
+        """Copy what the kernel writes to into the scratch tmpfs; return the connection file."""
         scratch = Path(self.args.scratch).resolve()
         conn = scratch / "lci-connection.json"
         shutil.copyfile(self.args.connection_file, conn)
@@ -120,10 +121,8 @@ class Launcher:
         if self.kernel is not None and self.kernel.poll() is None:
             # The kernel leads its own process group: signal the group, so helper
             # processes the user code started go too on a hard restart.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.kernel.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def on_kernel_exit(self, returncode: int, reason: str | None = None) -> None:
         ooms = oom_kills()

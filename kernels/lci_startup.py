@@ -5,18 +5,14 @@
   the host can reach the kernel's sockets);
 * matplotlib draws inline (MPLBACKEND is set by the launcher) and a Figure passed to
   ``display()`` renders as PNG even when pyplot was never imported.
+
+This file runs in the user's namespace, so it leaves exactly nothing behind.
 """
 
-import os
 
+def _lci_startup() -> None:
+    import os
 
-def _figure_png(fig):  # type: ignore[no-untyped-def]
-    from IPython.core.pylabtools import print_figure
-
-    return print_figure(fig, "png")  # type: ignore[no-any-return]
-
-
-def main() -> None:
     os.umask(0o022)
     workdir = os.environ.get("LCI_WORKDIR", "/mnt/data")
     if os.path.isdir(workdir):
@@ -28,10 +24,15 @@ def main() -> None:
     shell = get_ipython()
     if shell is None:
         return
+
+    def figure_png(fig: object) -> bytes | None:
+        from IPython.core.pylabtools import print_figure
+
+        return print_figure(fig, "png")  # type: ignore[no-any-return]
+
     png = shell.display_formatter.formatters["image/png"]
-    png.for_type_by_name("matplotlib.figure", "Figure", _figure_png)
+    png.for_type_by_name("matplotlib.figure", "Figure", figure_png)
 
 
-main()
-# This file runs in the user's namespace: leave nothing behind.
-del main, _figure_png, os
+_lci_startup()
+del _lci_startup

@@ -125,7 +125,7 @@ class Backend(abc.ABC):
     async def image_present(self, image: str) -> bool:
         """Called before a launch to give a clear error when the image is missing."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the connection to the engine."""
 
 
@@ -138,4 +138,4 @@ def load_backend(settings: Settings) -> Backend:
         from .docker import DockerBackend as cls
     else:
         raise ConfigError("LCI_BACKEND", settings.backend, f"one of {sorted(found) or ['docker']}")
-    return cls(settings)  # type: ignore[no-any-return]
+    return cls(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -85,10 +86,8 @@ class DockerSandbox(Sandbox):
     async def send_signal(self, signum: int) -> None:
         c = await _call(self._container)
         if c is not None:
-            try:
+            with suppress(BackendError):  # not running any more: nothing to signal
                 await _call(c.kill, signal=signum)
-            except BackendError:
-                pass  # not running any more: nothing to signal
 
     async def terminate(self) -> None:
         c = await _call(self._container)
@@ -108,10 +107,8 @@ class DockerSandbox(Sandbox):
     async def cleanup(self) -> None:
         c = await _call(self._container)
         if c is not None:
-            try:
+            with suppress(BackendError):  # already being removed
                 await _call(c.remove, force=True, v=True)
-            except BackendError:
-                pass  # already being removed
 
 
 class DockerBackend(Backend):

@@ -14,10 +14,19 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_core.py"
 
 def test_bench_core_prints_its_numbers(sandbox_image):
     env = {**os.environ, "LCI_IMAGE": sandbox_image}
-    p = subprocess.run([sys.executable, str(BENCH), "--calls", "5", "--cold", "1", "--idle", "1"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, str(BENCH), "--calls", "5", "--cold", "1", "--idle", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)
     for key in ("cold_start_s", "round_trip_ms", "floor_round_trip_ms"):
         assert data[key]["p50"] > 0 and data[key]["p90"] >= data[key]["p50"]
-    assert data["first_plot_s"] > 0 and data["idle_memory_mib"] > 0 and data["ratio_round_trip_p50"] > 0
+    assert (
+        data["first_plot_s"] > 0
+        and data["idle_memory_mib"] > 0
+        and data["ratio_round_trip_p50"] > 0
+    )

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,10 +16,17 @@ pytestmark = [pytest.mark.docker]
 def lci(settings, tmp_path):
     env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.image}
 
-    def run(*args: str, stdin: str | None = None, check_code: int | None = 0) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, stdin: str | None = None, check_code: int | None = 0
+    ) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(
             [sys.executable, "-m", "interpreter", *args],
-            env=env, cwd=tmp_path, input=stdin, capture_output=True, text=True, timeout=180,
+            env=env,
+            cwd=tmp_path,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         if check_code is not None:
             assert p.returncode == check_code, (p.returncode, p.stdout, p.stderr)
@@ -31,14 +37,25 @@ def lci(settings, tmp_path):
     subprocess.run([sys.executable, "-c", _STOP_ALL], env=env, timeout=120)
 
 
-_STOP_ALL = "import asyncio, interpreter\nasync def m():\n  async with interpreter.SessionManager.from_env() as x: await x.stop_all()\nasyncio.run(m())"
+_STOP_ALL = (
+    "import asyncio, interpreter\n"
+    "async def m():\n"
+    "  async with interpreter.SessionManager.from_env() as x: await x.stop_all()\n"
+    "asyncio.run(m())"
+)
 
 
 def test_thread_state_survives_between_processes(lci, tmp_path):
     (tmp_path / "sales.csv").write_text("a,b\n1,2\n")
-    first = json.loads(lci("run", "--thread", "t1", "--file", "sales.csv", "--json", "x = 41").stdout)
+    first = json.loads(
+        lci("run", "--thread", "t1", "--file", "sales.csv", "--json", "x = 41").stdout
+    )
     assert first["status"] == "ok" and first["thread_id"] == "t1"
-    second = json.loads(lci("run", "--thread", "t1", "--json", "print(x + 1)\nimport os\nprint(os.listdir())").stdout)
+    second = json.loads(
+        lci(
+            "run", "--thread", "t1", "--json", "print(x + 1)\nimport os\nprint(os.listdir())"
+        ).stdout
+    )
     assert second["stdout"] == "42\n['sales.csv']\n"
     assert second["session_id"] == first["session_id"]
     for key in ("outputs", "files", "error", "duration_ms", "status", "log_file_id"):
@@ -49,10 +66,16 @@ def test_thread_state_survives_between_processes(lci, tmp_path):
 
 
 def test_human_output_saves_images_and_files(lci, tmp_path):
-    p = lci("run", "--thread", "t2", "-", stdin=(
-        "import matplotlib.pyplot as plt\nprint('drawing')\nplt.plot([3, 1, 2]); plt.show()\n"
-        "open('/mnt/data/result.txt', 'w').write('done')"
-    ))
+    p = lci(
+        "run",
+        "--thread",
+        "t2",
+        "-",
+        stdin=(
+            "import matplotlib.pyplot as plt\nprint('drawing')\nplt.plot([3, 1, 2]); plt.show()\n"
+            "open('/mnt/data/result.txt', 'w').write('done')"
+        ),
+    )
     lines = p.stdout.splitlines()
     assert lines[0] == "drawing"
     image_line = next(line for line in lines if line.startswith("image: "))

@@ -31,7 +31,8 @@ async def test_code_that_ignores_interrupts_gets_a_restarted_kernel(manager):
     session = await manager.session("t-stubborn")
     await session.execute("lost = 1\nopen('/mnt/data/keep.txt', 'w').write('kept')")
     r = await session.execute(
-        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", timeout=1
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+        timeout=1,
     )
     assert r.status is ExecutionStatus.TIMEOUT
     assert r.state_lost and r.kernel_restarted and "restarted" in r.error.evalue
@@ -53,7 +54,9 @@ async def test_out_of_memory_names_the_cause_and_the_limit(settings):
     small = make_settings(settings, memory=256 * 1024**2)
     async with SessionManager(small) as manager:
         session = await manager.session("t-oom")
-        r = await session.execute("hog = []\nwhile True:\n    hog.append(bytearray(32 * 1024 * 1024))", timeout=60)
+        r = await session.execute(
+            "hog = []\nwhile True:\n    hog.append(bytearray(32 * 1024 * 1024))", timeout=60
+        )
         assert r.status is ExecutionStatus.DIED
         assert "out of memory" in r.error.evalue and "256 MiB" in r.error.evalue
         r = await session.execute("print('alive')")
@@ -73,7 +76,9 @@ async def test_idle_session_is_reaped_by_the_host_and_the_thread_restarts(settin
         assert manager.store.get_session(old_id).state is SessionState.EXPIRED
         assert not docker_client.containers.list(all=True, filters={"id": container_id})
         assert await manager.files.content(produced) == b"m"  # its files are kept
-        r = await session.execute("print('x' in globals(), open('/mnt/data/in.csv').read(), end='')")
+        r = await session.execute(
+            "print('x' in globals(), open('/mnt/data/in.csv').read(), end='')"
+        )
         assert r.ok and r.stdout == "False 1,2\n"
         assert r.state_lost and r.kernel_restarted and "lost" in r.notice and "expired" in r.notice
         assert session.id != old_id
@@ -107,7 +112,9 @@ async def test_a_second_manager_reattaches_and_orphans_are_swept(settings, docke
         await s1.execute("remembered = 'from the first process'")
         container = s1.sandbox.id
     orphan = docker_client.containers.run(
-        settings.image, ["sleep", "300"], detach=True,
+        settings.image,
+        ["sleep", "300"],
+        detach=True,
         labels={"lci.managed": "1", "lci.home": settings.home_id, "lci.session": "sess_nobody"},
         network_mode="none",
     )

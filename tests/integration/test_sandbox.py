@@ -12,7 +12,9 @@ from interpreter import ExecutionStatus
 pytestmark = [pytest.mark.anyio, pytest.mark.docker]
 
 
-async def test_container_is_configured_hardened(manager, docker_client: docker.DockerClient, settings):
+async def test_container_is_configured_hardened(
+    manager, docker_client: docker.DockerClient, settings
+):
     session = await manager.session("t-hard")
     attrs = docker_client.containers.get(session.sandbox.id).attrs
     host = attrs["HostConfig"]

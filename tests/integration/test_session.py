@@ -39,7 +39,9 @@ async def test_state_persists_and_threads_are_isolated(manager):
     await a.execute("import json\nsecret = 41\nopen('/mnt/data/only-a.txt', 'w').write('a')")
     r = await a.execute("print(json.dumps(secret + 1))")
     assert r.stdout == "42\n"
-    r = await b.execute("print('secret' in globals(), 'json' in dir())\nimport os\nprint(os.listdir('/mnt/data'))")
+    r = await b.execute(
+        "print('secret' in globals(), 'json' in dir())\nimport os\nprint(os.listdir('/mnt/data'))"
+    )
     assert r.stdout == "False False\n[]\n"
 
 
@@ -50,7 +52,8 @@ async def test_files_appear_with_exact_bytes_at_start_and_later(manager):
     later = await manager.files.upload(b"late\n", filename="/mnt/data/sub dir/late.txt")
     assert await session.add_files([later]) == ["/mnt/data/sub dir/late.txt"]
     r = await session.execute(
-        "import hashlib\nprint(hashlib.sha256(open('/mnt/data/data.bin','rb').read()).hexdigest())\n"
+        "import hashlib\n"
+        "print(hashlib.sha256(open('/mnt/data/data.bin','rb').read()).hexdigest())\n"
         "print(open('sub dir/late.txt').read(), end='')"
     )
     assert r.stdout == hashlib.sha256(blob).hexdigest() + "\nlate\n"
@@ -63,7 +66,8 @@ async def test_files_appear_with_exact_bytes_at_start_and_later(manager):
 async def test_images_from_show_display_fig_and_pil(manager):
     session = await manager.session("t-img")
     r = await session.execute(
-        "import matplotlib.pyplot as plt\nfrom matplotlib.figure import Figure\nfrom PIL import Image\n"
+        "import matplotlib.pyplot as plt\nfrom matplotlib.figure import Figure\n"
+        "from PIL import Image\n"
         "plt.plot([1, 2, 3]); plt.show()\n"
         "fig = Figure(); fig.add_subplot().bar([1, 2], [3, 4]); display(fig)\n"
         "display(Image.new('RGB', (20, 10), 'red'))"
@@ -102,7 +106,9 @@ async def test_file_metadata_and_unknown_id(manager):
     assert info.sha256 == hashlib.sha256(b"hello").hexdigest()
     assert (info.thread_id, info.session_id, info.execution_id) == ("t-meta", session.id, r.id)
     assert info.created_at > 0
-    r2 = await session.execute("open('/mnt/data/out.txt', 'a').write('!')\nopen('/mnt/data/untouched.txt','w')")
+    r2 = await session.execute(
+        "open('/mnt/data/out.txt', 'a').write('!')\nopen('/mnt/data/untouched.txt','w')"
+    )
     assert sorted(f.path for f in r2.files) == ["/mnt/data/out.txt", "/mnt/data/untouched.txt"]
     r3 = await session.execute("x = 1")
     assert r3.files == []  # nothing created or modified

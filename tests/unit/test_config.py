@@ -13,18 +13,26 @@ def test_defaults_are_the_secure_ones():
 
 
 def test_env_is_read_through_the_mapping(tmp_path):
-    s = Settings.from_env({"LCI_HOME": str(tmp_path), "LCI_MEMORY": "512m", "LCI_IDLE_TIMEOUT": "5"})
+    s = Settings.from_env(
+        {"LCI_HOME": str(tmp_path), "LCI_MEMORY": "512m", "LCI_IDLE_TIMEOUT": "5"}
+    )
     assert s.home == tmp_path and s.memory == 512 * 1024**2 and s.idle_timeout == 5.0
 
 
-@pytest.mark.parametrize(("var", "value"), [("LCI_MEMORY", "lots"), ("LCI_IDLE_TIMEOUT", "-1"), ("LCI_PIDS_LIMIT", "x")])
+@pytest.mark.parametrize(
+    ("var", "value"), [("LCI_MEMORY", "lots"), ("LCI_IDLE_TIMEOUT", "-1"), ("LCI_PIDS_LIMIT", "x")]
+)
 def test_bad_values_name_the_variable(var, value):
     with pytest.raises(ConfigError, match=var):
         Settings.from_env({var: value})
 
 
 def test_sizes():
-    assert parse_bytes("1g") == 1024**3 and parse_bytes("256MiB") == 256 * 1024**2 and parse_bytes("10") == 10
+    assert (
+        parse_bytes("1g") == 1024**3
+        and parse_bytes("256MiB") == 256 * 1024**2
+        and parse_bytes("10") == 10
+    )
     assert format_bytes(1024**3) == "1 GiB" and format_bytes(1536 * 1024**2) == "1.5 GiB"
 
 

@@ -23,7 +23,12 @@ def test_upload_and_read_back_exact_bytes(files, tmp_path):
         assert fid.startswith("file-") and len(fid) == 29
         assert await files.content(fid) == data
         info = await files.get(fid)
-        assert (info.filename, info.bytes, info.purpose, info.thread_id) == ("bin.dat", 768, "assistants", "t1")
+        assert (info.filename, info.bytes, info.purpose, info.thread_id) == (
+            "bin.dat",
+            768,
+            "assistants",
+            "t1",
+        )
         assert info.sha256 == hashlib.sha256(data).hexdigest()
         p = tmp_path / "report.csv"
         p.write_text("a,b\n")

@@ -25,7 +25,10 @@ def test_streams_results_and_idle():
         msg("execute_input", {"execution_count": 3, "code": "x"}),
         msg("stream", {"name": "stdout", "text": "out\n"}),
         msg("stream", {"name": "stderr", "text": "err\n"}),
-        msg("execute_result", {"execution_count": 3, "data": {"text/plain": "42", "text/html": "<b>42</b>"}}),
+        msg(
+            "execute_result",
+            {"execution_count": 3, "data": {"text/plain": "42", "text/html": "<b>42</b>"}},
+        ),
         msg("status", {"execution_state": "idle"}),
     )
     assert fold.idle
@@ -33,7 +36,11 @@ def test_streams_results_and_idle():
     assert fold.stdout.value() == "out\n" and fold.stderr.value() == "err\n"
     assert fold.logs.value() == "out\nerr\n42\n"
     assert fold.results == [
-        {"type": "execute_result", "data": {"text/plain": "42", "text/html": "<b>42</b>"}, "execution_count": 3}
+        {
+            "type": "execute_result",
+            "data": {"text/plain": "42", "text/html": "<b>42</b>"},
+            "execution_count": 3,
+        }
     ]
     assert seen == [("stdout", "out\n"), ("stderr", "err\n"), ("result", "42\n")]
 
@@ -59,8 +66,14 @@ def test_images_become_bytes_not_results():
 
 def test_error_is_structured_without_ansi():
     fold, seen = run(
-        msg("error", {"ename": "NameError", "evalue": "name 'y' is not defined",
-                      "traceback": ["\x1b[31mTraceback\x1b[0m", "\x1b[1;31mNameError\x1b[0m: name 'y'"]}),
+        msg(
+            "error",
+            {
+                "ename": "NameError",
+                "evalue": "name 'y' is not defined",
+                "traceback": ["\x1b[31mTraceback\x1b[0m", "\x1b[1;31mNameError\x1b[0m: name 'y'"],
+            },
+        ),
     )
     assert fold.error.ename == "NameError"
     assert fold.error.traceback == ["Traceback", "NameError: name 'y'"]

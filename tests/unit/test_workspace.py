@@ -10,13 +10,21 @@ from interpreter.workspace import Workspace, sanitize_filename
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("a.csv", "a.csv"), ("/mnt/data/a b.csv", "a b.csv"), ("dir/./x.txt", "dir/x.txt"), ("données.xlsx", "données.xlsx")],
+    [
+        ("a.csv", "a.csv"),
+        ("/mnt/data/a b.csv", "a b.csv"),
+        ("dir/./x.txt", "dir/x.txt"),
+        ("données.xlsx", "données.xlsx"),
+    ],
 )
 def test_sanitize_accepts(given, expected):
     assert sanitize_filename(given) == expected
 
 
-@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a\x00b", "", "/", "/mnt/data/", "a\nb", "/mnt/data/../x"])
+@pytest.mark.parametrize(
+    "bad",
+    ["../x", "a/../../x", "/etc/passwd", "a\x00b", "", "/", "/mnt/data/", "a\nb", "/mnt/data/../x"],
+)
 def test_sanitize_rejects(bad):
     with pytest.raises(InvalidFilename) as e:
         sanitize_filename(bad)
