@@ -246,7 +246,10 @@ class SessionManager:
         """End every live session idle past its timeout; return how many."""
         now, n = time.time(), 0
         for rec in self.store.list_sessions(live_only=True):
-            if now > rec.expires_at():
+            # a busy session is running code: only a stuck one (its process died) expires
+            grace = self.settings.exec_timeout + self.settings.interrupt_grace + 60
+            deadline = rec.expires_at() + (grace if rec.state is SessionState.BUSY else 0)
+            if now > deadline:
                 await self._end(
                     rec, SessionState.EXPIRED, f"expired after {rec.idle_timeout:g} s idle"
                 )

@@ -100,3 +100,23 @@ def test_exit_codes_and_errors(lci):
     assert p.stderr.startswith("NoSuchFile: ")
     p = lci("run", "--file", "/definitely/missing.csv", "1", check_code=2)
     assert p.stderr.startswith("FileNotFoundError: ") and "Traceback" not in p.stderr
+
+
+def test_two_processes_on_one_thread_are_serialised(lci, settings, tmp_path):
+    lci("run", "--thread", "t4", "1")  # the session exists before the race
+    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.image}
+    code = "import time\nt0 = time.time()\ntime.sleep(0.8)\nprint(t0, time.time())"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "interpreter", "run", "--thread", "t4", "--json", code],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert [o["session_id"] for o in outs] == [outs[0]["session_id"]] * 2
+    (a0, a1), (b0, b1) = (map(float, o["stdout"].split()) for o in outs)
+    assert a1 <= b0 or b1 <= a0, "the two executions overlapped"

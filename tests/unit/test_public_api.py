@@ -17,4 +17,6 @@ def test_errors_form_one_tree():
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.InterpreterError)
-    assert issubclass(errors.NoSuchFile, KeyError) and issubclass(errors.InvalidFilename, ValueError)
+    assert issubclass(errors.NoSuchFile, KeyError) and issubclass(
+        errors.InvalidFilename, ValueError
+    )
