@@ -9,9 +9,7 @@ manager opens, and inside each sandbox by the launcher's own idle watchdog.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -24,8 +22,10 @@ from .backends.base import Backend, load_backend
 from .config import Settings
 from .errors import ImageNotFound, NoSuchSession, SessionClosed, SessionError
 from .files import FileStore
+from .layout import LABEL, teardown
+from .locking import file_lock
 from .results import SessionState
-from .session import LABEL, Session, teardown
+from .session import Session
 from .store import SessionRecord, Store
 
 __all__ = ["SessionManager"]
@@ -306,14 +306,5 @@ class SessionManager:
             key = hashlib.sha256(f"{owner}\0{thread_id}".encode()).hexdigest()[:24]
             locks = self.settings.home / "locks"
             locks.mkdir(exist_ok=True)
-            fd = os.open(locks / key, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        await asyncio.sleep(0.02)
+            async with file_lock(locks / key, poll=0.02):
                 yield
-            finally:
-                os.close(fd)

@@ -2,19 +2,13 @@
 
 A session is one container running one ipykernel (under ``kernels/lci_launcher.py``)
 and the jupyter_client that drives it over ``transport: ipc`` unix sockets in a
-per-session directory bind-mounted into the container. The on-disk layout:
-
-    <runtime>/<sid>/ctl/     read-only in the sandbox: connection.json, activity
-    <runtime>/<sid>/sock/    read-write: the kernel's sockets, the launcher's state.json
-    <runtime>/<sid>/exec.lock  host only: serialises executions across processes
-    <home>/sessions/<sid>/data   the sandbox's /mnt/data
+per-session directory bind-mounted into the container (see ``layout.py``). What an
+execution produces is stored by ``outputs.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import functools
 import json
 import os
 import secrets
@@ -22,7 +16,7 @@ import signal
 import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -31,21 +25,20 @@ import anyio.to_thread
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 
-from .backends.base import Backend, Mount, Sandbox, SandboxSpec
+from .backends.base import Backend, Sandbox
 from .config import Settings, format_bytes
 from .errors import SessionClosed, SessionStartFailed
-from .files import PURPOSE_OUTPUT, FileStore
+from .files import FileStore
+from .layout import PORTS, make_dirs, new_record, sandbox_spec, teardown
+from .locking import file_lock
 from .messaging import OutputFold
-from .results import ErrorInfo, Execution, ExecutionStatus, ProducedFile, SessionState
+from .outputs import LogSpool, OutputCollector
+from .results import ErrorInfo, Execution, ExecutionStatus, SessionState
 from .store import SessionRecord, Store
 from .workspace import MOUNT, Workspace, sanitize_filename
 
 __all__ = ["Session"]
 
-CONTAINER_SOCK = "/run/lci/sock"
-CONTAINER_CTL = "/run/lci/ctl"
-PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
-LABEL = "lci.managed"
 POLL_S = 0.25  # how often a waiting execution checks that the kernel is alive
 SANDBOX_POLL_EVERY = 8  # ... and every this many polls, that the container still runs
 
@@ -57,10 +50,6 @@ class _Deadline(Exception):
 class _Died(Exception):
     def __init__(self, detail: str) -> None:
         self.detail = detail
-
-
-def new_session_id() -> str:
-    return "sess_" + secrets.token_hex(6)
 
 
 class Session:
@@ -89,6 +78,9 @@ class Session:
         self.record, self.sandbox = record, sandbox
         self.runtime = Path(record.runtime_dir)
         self.workspace = Workspace(Path(record.data_dir), self.settings.sandbox_uid_gid)
+        self.outputs = OutputCollector(
+            self.files, self.workspace, record.owner, self.settings.max_output_file_bytes
+        )
         self.kc: AsyncKernelClient | None = None
         self._generation = 0
         self._state_mtime = 0
@@ -133,62 +125,11 @@ class Session:
         idle_timeout: float | None = None,
         memory: int | None = None,
     ) -> Session:
-        sid = new_session_id()
-        runtime = settings.runtime_dir / sid
-        data = settings.sessions_dir / sid / "data"
-        connection = {
-            "transport": "ipc",
-            "ip": f"{CONTAINER_SOCK}/kernel",
-            **PORTS,
-            "key": secrets.token_hex(32),
-            "signature_scheme": "hmac-sha256",
-            "kernel_name": "python3",
-        }
-        now = time.time()
-        record = SessionRecord(
-            id=sid,
-            thread_id=thread_id,
-            owner=owner,
-            state=SessionState.STARTING,
-            backend=backend.name,
-            connection=connection,
-            runtime_dir=str(runtime),
-            data_dir=str(data),
-            created_at=now,
-            last_activity=now,
-            idle_timeout=idle_timeout or settings.idle_timeout,
-            memory=memory or settings.memory,
-        )
-        await anyio.to_thread.run_sync(_make_dirs, record, settings)
+        record = new_record(thread_id, owner, settings, backend.name, idle_timeout, memory)
+        sid = record.id
+        await anyio.to_thread.run_sync(make_dirs, record, settings)
         store.add_session(record)
-        spec = SandboxSpec(
-            name=f"lci-{sid}",
-            image=image,
-            command=[
-                "/opt/lci/venv/bin/python",
-                "/opt/lci/kernels/lci_launcher.py",
-                "--idle-timeout",
-                f"{record.idle_timeout:g}",
-            ],
-            mounts=[
-                Mount(str(data), MOUNT),
-                Mount(str(runtime / "ctl"), CONTAINER_CTL, read_only=True),
-                Mount(str(runtime / "sock"), CONTAINER_SOCK),
-            ],
-            labels={
-                LABEL: "1",
-                "lci.home": settings.home_id,
-                "lci.session": sid,
-                "lci.thread": thread_id,
-                "lci.owner": owner,
-            },
-            user=settings.sandbox_user,
-            network=settings.network,
-            memory=record.memory,
-            cpus=settings.cpus,
-            pids_limit=settings.pids_limit,
-            tmp_size=settings.tmp_size,
-        )
+        spec = sandbox_spec(record, settings, image)
         try:
             sandbox = await backend.launch(spec)
         except BaseException:
@@ -302,7 +243,7 @@ class Session:
         started = time.monotonic()
         self._touch(SessionState.BUSY)
         before = await anyio.to_thread.run_sync(self.workspace.scan)
-        spool = _Spool(self.files.blobs / "tmp")
+        spool = LogSpool(self.files.blobs / "tmp")
         msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         fold = OutputFold(msg_id, self.settings.max_log_chars, on_text=spool.write)
         try:
@@ -320,7 +261,7 @@ class Session:
             self._ready = False
         finally:
             exe.duration_ms = int((time.monotonic() - started) * 1000)
-        await self._finish(exe, fold, spool, before)
+        await self.outputs.finish(exe, fold, spool, before)
         self._touch(SessionState.IDLE, executed=True)
         return exe
 
@@ -411,66 +352,6 @@ class Session:
         exe.error = ErrorInfo("TimeoutError", detail)
         fold.note("error", f"TimeoutError: {detail}\n")
 
-    async def _finish(
-        self, exe: Execution, fold: OutputFold, spool: _Spool, before: dict[str, Any]
-    ) -> None:
-        """Store images, produced files and the complete log; build the outputs."""
-        where = {"thread_id": self.thread_id, "session_id": self.id, "execution_id": exe.id}
-        if spool.size:
-            info = await anyio.to_thread.run_sync(self._store_spool, spool, exe.id, where)
-            exe.log_file_id = info.id
-        else:
-            spool.discard()
-        cut_note = _cut_marker(exe.log_file_id)
-        exe.stdout, exe.stderr = fold.stdout.value(cut_note), fold.stderr.value(cut_note)
-        exe.logs_truncated = fold.logs.cut > 0
-        exe.results, exe.execution_count = fold.results, fold.execution_count
-        logs = fold.logs.value(cut_note)
-        exe.outputs = [{"type": "logs", "logs": logs}] if logs else []
-        for n, (ext, data) in enumerate(fold.images, 1):
-            name = f"image-{exe.id[5:13]}-{n}.{ext}"
-            info = await anyio.to_thread.run_sync(self._store_bytes, data, name, where)
-            exe.outputs.append({"type": "image", "image": {"file_id": info.id}})
-        exe.files = await anyio.to_thread.run_sync(self._collect_files, before, where)
-
-    def _store_spool(self, spool: _Spool, exe_id: str, where: dict[str, str]) -> Any:
-        spool.close()
-        with open(spool.path, "rb") as f:
-            sha, size = self.files.ingest(f.read, 1 << 62, "log")
-        spool.discard()
-        return self.files.record(f"{exe_id}.log", sha, size, PURPOSE_OUTPUT, self.owner, **where)
-
-    def _store_bytes(self, data: bytes, name: str, where: dict[str, str]) -> Any:
-        view = [data]
-        sha, size = self.files.ingest(lambda n: view.pop() if view else b"", 1 << 62, name)
-        return self.files.record(name, sha, size, PURPOSE_OUTPUT, self.owner, **where)
-
-    def _collect_files(self, before: dict[str, Any], where: dict[str, str]) -> list[ProducedFile]:
-        produced = []
-        for rel, st in sorted(self.workspace.scan().items()):
-            if before.get(rel) == st:
-                continue
-            try:
-                with self.workspace.open_regular(rel) as fd:
-                    sha, size = self.files.ingest(
-                        functools.partial(os.read, fd),
-                        self.settings.max_output_file_bytes,
-                        f"{MOUNT}/{rel}",
-                    )
-            except (OSError, ValueError):
-                continue  # vanished, not a regular file any more, or over the size limit
-            info = self.files.record(
-                rel.rsplit("/", 1)[-1],
-                sha,
-                size,
-                PURPOSE_OUTPUT,
-                self.owner,
-                path=f"{MOUNT}/{rel}",
-                **where,
-            )
-            produced.append(ProducedFile(info.id, f"{MOUNT}/{rel}", size))
-        return produced
-
     # -- control ------------------------------------------------------------------------
 
     async def interrupt(self) -> None:
@@ -556,84 +437,12 @@ class Session:
     @asynccontextmanager
     async def _exec_lock(self) -> AsyncIterator[None]:
         """Executions on one session are serialised across processes, too."""
-        try:
-            fd = os.open(self.runtime / "exec.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except FileNotFoundError:  # the session ended under us: its directories are gone
-            raise SessionClosed("session (it ended while waiting)") from None
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await asyncio.sleep(0.01)
+        async with AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(file_lock(self.runtime / "exec.lock"))
+            except FileNotFoundError:  # the session ended under us: its directories are gone
+                raise SessionClosed("session (it ended while waiting)") from None
             yield
-        finally:
-            os.close(fd)
-
-
-async def teardown(sandbox: Sandbox | None, record: SessionRecord) -> None:
-    """Remove the sandbox and the session's directories (stored files stay)."""
-    if sandbox is not None:
-        with suppress(Exception):
-            await sandbox.terminate()
-        with suppress(Exception):
-            await sandbox.cleanup()
-    await anyio.to_thread.run_sync(_remove_dirs, record)
-
-
-def _make_dirs(record: SessionRecord, settings: Settings) -> None:
-    runtime = Path(record.runtime_dir)
-    uid, gid = settings.sandbox_uid_gid
-    for sub, mode in (("ctl", 0o755), ("sock", 0o700)):
-        (runtime / sub).mkdir(parents=True, exist_ok=True)
-        (runtime / sub).chmod(mode)
-    sock = runtime / "sock"
-    if os.geteuid() == 0:
-        os.chown(sock, uid, gid)
-    else:  # the sandbox user must create its sockets here
-        sock.chmod(0o777)
-    (runtime / "ctl" / "activity").touch()
-    conn = runtime / "ctl" / "connection.json"
-    conn.write_text(json.dumps(record.connection))
-    conn.chmod(0o644)  # the sandbox user reads it; the key is that kernel's own
-    Workspace(Path(record.data_dir), (uid, gid)).create()
-
-
-def _remove_dirs(record: SessionRecord) -> None:
-    import shutil
-
-    shutil.rmtree(record.runtime_dir, ignore_errors=True)
-    shutil.rmtree(Path(record.data_dir).parent, ignore_errors=True)
-
-
-class _Spool:
-    """The complete log of one execution, on disk, created on the first write."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / ("log-" + secrets.token_hex(8))
-        self._f: Any = None
-        self.size = 0
-
-    def write(self, kind: str, text: str) -> None:
-        if self._f is None:
-            self._f = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self._f.write(text)
-        self.size += len(text)
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def discard(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
-
-
-def _cut_marker(log_file_id: str | None) -> Callable[[int], str]:
-    where = f"the complete log is file {log_file_id}" if log_file_id else "the log was cut"
-    return lambda n: f"\n\n[... {n} characters cut here; {where} ...]\n\n"
 
 
 def _reply_error(reply: dict[str, Any]) -> ErrorInfo:
