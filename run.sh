@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lci on a fresh Debian machine: installs what is missing, then runs.
 #
-#   bash run.sh serve            the main job (any `lci` command works: run, sessions, ...)
+#   bash run.sh run --thread T CODE   the main job (any `lci` command works; none: help)
 #   bash run.sh test [ARGS]      the test suite (pytest ARGS)
 #
 # What it installs, only when missing: Python dependencies into .venv, a Docker engine
@@ -78,7 +78,7 @@ ensure_image() {
 ensure_venv
 ensure_docker
 ensure_image
-case "${1:-serve}" in
+case "${1:---help}" in
     test)
         shift
         exec "$VENV/bin/pytest" "$@"
