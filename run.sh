@@ -78,7 +78,8 @@ ensure_image() {
 ensure_venv
 ensure_docker
 ensure_image
-case "${1:---help}" in
+[ $# -gt 0 ] || set -- --help
+case "$1" in
     test)
         shift
         exec "$VENV/bin/pytest" "$@"
