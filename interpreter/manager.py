@@ -198,13 +198,7 @@ class SessionManager:
             fresh = await self._live(session.owner, session.thread_id)
             if fresh is None:
                 fresh = await self._start(session.owner, session.thread_id, None, None)
-            session._adopt(fresh.record, fresh.sandbox)
-            session.kc, session._ready, session._generation = (
-                fresh.kc,
-                fresh._ready,
-                fresh._generation,
-            )
-            session.notice = fresh.notice or session.notice
+            session._take_over(fresh)
             self._sessions[fresh.id] = session
 
     def _wrap(self, rec: SessionRecord, sandbox: Any) -> Session:

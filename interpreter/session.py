@@ -47,6 +47,10 @@ class _Deadline(Exception):
     pass
 
 
+class _Gone(Exception):
+    pass
+
+
 class _Died(Exception):
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -85,6 +89,12 @@ class Session:
         self._generation = 0
         self._state_mtime = 0
         self._ready = False
+
+    def _take_over(self, fresh: Session) -> None:
+        """Become ``fresh`` (a new sandbox for this thread), keeping this object's identity."""
+        self._adopt(fresh.record, fresh.sandbox)
+        self.kc, self._ready, self._generation = fresh.kc, fresh._ready, fresh._generation
+        self.notice = fresh.notice or self.notice
 
     # -- identity ---------------------------------------------------------------------
 
@@ -213,10 +223,16 @@ class Session:
             raise SessionClosed()
         timeout = timeout or self.settings.exec_timeout
         async with self._lock:
-            await self._ensure_live()
-            async with self._exec_lock():
-                await self._ensure_live()  # another process may have ended it meanwhile
-                return await self._execute(code, timeout)
+            for attempt in range(2):
+                try:
+                    async with self._exec_lock():
+                        await self._ensure_live()  # another process may have ended it
+                        return await self._execute(code, timeout)
+                except _Gone:  # its directories went with it: renew, then lock again
+                    if attempt:
+                        raise SessionClosed("session (it ended while waiting)") from None
+                    await self._ensure_live()
+        raise AssertionError("unreachable")
 
     async def _ensure_live(self) -> None:
         current = self.store.get_session(self.id)
@@ -441,7 +457,7 @@ class Session:
             try:
                 await stack.enter_async_context(file_lock(self.runtime / "exec.lock"))
             except FileNotFoundError:  # the session ended under us: its directories are gone
-                raise SessionClosed("session (it ended while waiting)") from None
+                raise _Gone from None
             yield
 
 

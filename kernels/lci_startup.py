@@ -14,9 +14,8 @@ def _lci_startup() -> None:
     import os
 
     os.umask(0o022)
-    workdir = os.environ.get("LCI_WORKDIR", "/mnt/data")
-    if os.path.isdir(workdir):
-        os.chdir(workdir)
+    if os.path.isdir("/mnt/data"):
+        os.chdir("/mnt/data")
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - always present in a kernel
