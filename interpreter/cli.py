@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     image.add_parser("tag", help="print the tag the current sources build to")
 
+    serve = sub.add_parser("serve", help="run the HTTP service (OpenAI, Azure sessions, MCP)")
+    serve.add_argument("--host", help="address to listen on (default: LCI_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: LCI_PORT or 8000)")
+    sub.add_parser("mcp", help="serve the Model Context Protocol over stdio")
+
     sessions = sub.add_parser("sessions", help="list sandbox sessions")
     sessions.add_argument("--all", action="store_true", help="include ended sessions")
     sessions.add_argument("--json", action="store_true")
@@ -92,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "image":
             return cmd_image(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         return asyncio.run(COMMANDS[args.command](args))
     except InterpreterError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
@@ -182,6 +189,25 @@ async def cmd_files(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- serve / mcp --------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .server import serve
+
+    serve(Settings.from_env(), host=args.host, port=args.port)
+    return 0
+
+
+async def cmd_mcp(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .server.mcp import run_stdio
+
+    await run_stdio(Settings.from_env())
+    return 0
+
+
 # -- image -------------------------------------------------------------------------
 
 
@@ -264,4 +290,4 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-COMMANDS = {"run": cmd_run, "files": cmd_files, "sessions": cmd_sessions}
+COMMANDS = {"run": cmd_run, "files": cmd_files, "sessions": cmd_sessions, "mcp": cmd_mcp}

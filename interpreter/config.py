@@ -83,6 +83,10 @@ _ENV: dict[str, tuple[str, object]] = {
     "max_log_chars": ("LCI_MAX_LOG_CHARS", _int),
     "max_upload_bytes": ("LCI_MAX_UPLOAD_BYTES", lambda n, v: parse_bytes(v, n)),
     "max_output_file_bytes": ("LCI_MAX_OUTPUT_FILE_BYTES", lambda n, v: parse_bytes(v, n)),
+    "max_code_bytes": ("LCI_MAX_CODE_BYTES", lambda n, v: parse_bytes(v, n)),
+    "api_keys": ("LCI_API_KEYS", lambda n, v: v),
+    "host": ("LCI_HOST", lambda n, v: v),
+    "port": ("LCI_PORT", _int),
 }
 
 
@@ -106,6 +110,10 @@ class Settings:
     max_log_chars: int = 20_000
     max_upload_bytes: int = 128 * 1024**2
     max_output_file_bytes: int = 256 * 1024**2
+    max_code_bytes: int = 1024**2
+    api_keys: str = ""  # "key1,key2" or "tenant:key,...": empty means LCI_HOME/api_keys
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -133,6 +141,10 @@ class Settings:
     @property
     def sessions_dir(self) -> Path:
         return self.home / "sessions"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.home / "api_keys"
 
     @property
     def home_id(self) -> str:

@@ -73,6 +73,12 @@ class FileStore:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def adopt(self, tmp: Path, sha: str) -> None:
+        """Move a finished temporary file (under blobs/tmp) into place as blob ``sha``."""
+        final = self.blob_path(sha)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(tmp, final)
+
     def record(
         self, filename: str, sha: str, size: int, purpose: str, owner: str = "", **where: str | None
     ) -> FileInfo:

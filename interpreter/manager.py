@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -53,6 +53,9 @@ class SessionManager:
         self._reaper: asyncio.Task[None] | None = None
         self._image: str | None = None
         self._closed = False
+        # observers of what happens (metrics): fn(event, fields); events are
+        # "sandbox_started" and "session_ended" (fields: reason, state, reaped)
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SessionManager:
@@ -110,6 +113,13 @@ class SessionManager:
         if ids:
             await session.add_files(ids)
         return session
+
+    async def find(self, thread_id: str, *, owner: str = "") -> Session | None:
+        """The live session of ``thread_id`` if there is one; never starts a sandbox."""
+        if self._closed:
+            raise SessionClosed("manager")
+        async with self._thread_lock(owner, thread_id):
+            return await self._live(owner, thread_id)
 
     async def get(self, session_id: str) -> Session:
         """A live session by its id (``sess_...``)."""
@@ -178,6 +188,7 @@ class SessionManager:
             memory=memory or (previous.memory if previous else None),
         )
         self._sessions[session.id] = session
+        self._emit("sandbox_started", session_id=session.id, owner=owner)
         attached = self.store.attachments(owner, thread_id)
         if previous is not None:
             session.notice = (
@@ -228,11 +239,23 @@ class SessionManager:
 
     # -- expiry ------------------------------------------------------------------------
 
-    async def _end(self, rec: SessionRecord, state: SessionState, reason: str) -> None:
+    def _emit(self, event: str, **fields: Any) -> None:
+        for listener in self.listeners:
+            with suppress(Exception):
+                listener(event, fields)
+
+    async def _end(
+        self, rec: SessionRecord, state: SessionState, reason: str, reaped: bool = False
+    ) -> None:
         cached = self._sessions.pop(rec.id, None)
         if cached is not None:
             cached._release()
-        if self.store.end_session(rec.id, state, reason) or rec.sandbox_id:
+        ended = self.store.end_session(rec.id, state, reason)
+        if ended:
+            self._emit(
+                "session_ended", session_id=rec.id, state=state, reason=reason, reaped=reaped
+            )
+        if ended or rec.sandbox_id:
             sandbox = await self.backend.attach(rec.sandbox_id) if rec.sandbox_id else None
             await teardown(sandbox, rec)
 
@@ -245,7 +268,10 @@ class SessionManager:
             deadline = rec.expires_at() + (grace if rec.state is SessionState.BUSY else 0)
             if now > deadline:
                 await self._end(
-                    rec, SessionState.EXPIRED, f"expired after {rec.idle_timeout:g} s idle"
+                    rec,
+                    SessionState.EXPIRED,
+                    f"expired after {rec.idle_timeout:g} s idle",
+                    reaped=True,
                 )
                 n += 1
         return n

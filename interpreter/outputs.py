@@ -58,9 +58,17 @@ def cut_marker(log_file_id: str | None) -> Callable[[int], str]:
 class OutputCollector:
     """Stores what one session's executions produce, as files with IDs."""
 
-    def __init__(self, files: FileStore, workspace: Workspace, owner: str, max_file_bytes: int):
+    def __init__(
+        self,
+        files: FileStore,
+        workspace: Workspace,
+        owner: str,
+        max_file_bytes: int,
+        on_file: Callable[[str, FileStat, FileInfo], None] | None = None,
+    ):
         self.files, self.workspace = files, workspace
         self.owner, self.max_file_bytes = owner, max_file_bytes
+        self.on_file = on_file  # (relative path, stat before reading, stored file)
 
     async def finish(
         self, exe: Execution, fold: OutputFold, spool: LogSpool, before: dict[str, FileStat]
@@ -115,5 +123,7 @@ class OutputCollector:
             info = self.files.record(
                 name, sha, size, PURPOSE_OUTPUT, self.owner, path=path, **where
             )
+            if self.on_file is not None:
+                self.on_file(rel, st, info)
             produced.append(ProducedFile(info.id, path, size))
         return produced

@@ -26,6 +26,7 @@ import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 
 from .backends.base import Backend, Sandbox
+from .catalog import Catalog, SandboxFile
 from .config import Settings, format_bytes
 from .errors import SessionClosed, SessionStartFailed
 from .files import FileStore
@@ -35,10 +36,11 @@ from .messaging import OutputFold
 from .outputs import LogSpool, OutputCollector
 from .results import ErrorInfo, Execution, ExecutionStatus, SessionState
 from .store import SessionRecord, Store
-from .workspace import MOUNT, Workspace, sanitize_filename
+from .workspace import MOUNT, Workspace
 
 __all__ = ["Session"]
 
+OutputCallback = Callable[[str, str], None]
 POLL_S = 0.25  # how often a waiting execution checks that the kernel is alive
 SANDBOX_POLL_EVERY = 8  # ... and every this many polls, that the container still runs
 
@@ -82,8 +84,20 @@ class Session:
         self.record, self.sandbox = record, sandbox
         self.runtime = Path(record.runtime_dir)
         self.workspace = Workspace(Path(record.data_dir), self.settings.sandbox_uid_gid)
+        self.catalog = Catalog(
+            self.store,
+            self.files,
+            self.workspace,
+            record.owner,
+            record.thread_id,
+            self.settings.max_output_file_bytes,
+        )
         self.outputs = OutputCollector(
-            self.files, self.workspace, record.owner, self.settings.max_output_file_bytes
+            self.files,
+            self.workspace,
+            record.owner,
+            self.settings.max_output_file_bytes,
+            on_file=self.catalog.note,
         )
         self.kc: AsyncKernelClient | None = None
         self._generation = 0
@@ -217,8 +231,18 @@ class Session:
 
     # -- execute ----------------------------------------------------------------------
 
-    async def execute(self, code: str, timeout: float | None = None) -> Execution:
-        """Run ``code``; errors in it come back as ``status="error"``, never raised."""
+    async def execute(
+        self,
+        code: str,
+        timeout: float | None = None,
+        *,
+        on_output: OutputCallback | None = None,
+    ) -> Execution:
+        """Run ``code``; errors in it come back as ``status="error"``, never raised.
+
+        ``on_output(kind, text)`` sees the output as it is printed (kind: stdout, stderr,
+        result, error). Cancelling the call interrupts the running code (and restarts
+        the kernel if it ignores the interrupt) before the cancellation goes on."""
         if self._closed:
             raise SessionClosed()
         timeout = timeout or self.settings.exec_timeout
@@ -227,7 +251,7 @@ class Session:
                 try:
                     async with self._exec_lock():
                         await self._ensure_live()  # another process may have ended it
-                        return await self._execute(code, timeout)
+                        return await self._execute(code, timeout, on_output)
                 except _Gone:  # its directories went with it: renew, then lock again
                     if attempt:
                         raise SessionClosed("session (it ended while waiting)") from None
@@ -243,7 +267,9 @@ class Session:
         if not self._ready:
             await self.connect(self.settings.start_timeout)
 
-    async def _execute(self, code: str, timeout: float) -> Execution:
+    async def _execute(
+        self, code: str, timeout: float, on_output: OutputCallback | None
+    ) -> Execution:
         assert self.kc is not None
         exe = Execution(
             id="exec_" + secrets.token_hex(8),
@@ -261,9 +287,14 @@ class Session:
         before = await anyio.to_thread.run_sync(self.workspace.scan)
         spool = LogSpool(self.files.blobs / "tmp")
         msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
-        fold = OutputFold(msg_id, self.settings.max_log_chars, on_text=spool.write)
+        fold = OutputFold(msg_id, self.settings.max_log_chars, on_text=_tee(spool, on_output))
         try:
-            await self._collect(fold, started + timeout)
+            try:
+                await self._collect(fold, started + timeout)
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await self._abandon(fold, spool)
+                raise
             reply = await self._reply(msg_id)
             if fold.error or reply.get("status") == "error":
                 exe.status = ExecutionStatus.ERROR
@@ -347,6 +378,25 @@ class Session:
             f"{why}. State is lost; the next call starts a fresh session with the thread's files."
         )
 
+    async def _abandon(self, fold: OutputFold, spool: LogSpool) -> None:
+        """The caller went away mid-execution: stop the code so the session is free."""
+        spool.discard()
+        self._touch(SessionState.IDLE)
+        with suppress(Exception):
+            await self.interrupt()
+            try:
+                await self._collect(fold, time.monotonic() + self.settings.interrupt_grace)
+                await self._reply(fold.msg_id, timeout=1.0)
+            except _Deadline:
+                await self.restart()
+                self.notice = (
+                    "An earlier execution was abandoned by its caller and ignored the "
+                    "interrupt, so the kernel was restarted: variables and imports are lost."
+                )
+            except _Died as died:
+                self._ready = False
+                self.notice = died.detail
+
     async def _on_timeout(self, exe: Execution, fold: OutputFold, timeout: float) -> None:
         exe.status = ExecutionStatus.TIMEOUT
         await self.interrupt()
@@ -392,13 +442,21 @@ class Session:
         paths = []
         for fid in file_ids:
             info = self.files.info(fid, self.owner)
-            rel = sanitize_filename(info.filename)
-            await anyio.to_thread.run_sync(
-                self.workspace.place, rel, self.files.blob_path(info.sha256)
-            )
-            self.store.attach(self.owner, self.thread_id, rel, fid)
-            paths.append(f"{MOUNT}/{rel}")
+            placed = await anyio.to_thread.run_sync(self.catalog.put, info.filename, info)
+            paths.append(placed.full_path)
         return paths
+
+    async def list_files(self) -> list[SandboxFile]:
+        """The regular files in /mnt/data now, each with its file ID."""
+        return await anyio.to_thread.run_sync(self.catalog.list)
+
+    async def put_file(self, name: str, file_id: str) -> SandboxFile:
+        """Place a stored file at /mnt/data/``name``, overwriting what is there."""
+        info = self.files.info(file_id, self.owner)
+        return await anyio.to_thread.run_sync(self.catalog.put, name, info)
+
+    async def remove_file(self, name: str) -> None:
+        await anyio.to_thread.run_sync(self.catalog.remove, name)
 
     async def close(self) -> None:
         """Let go of the kernel client. The sandbox keeps running (another process may attach)."""
@@ -459,6 +517,18 @@ class Session:
             except FileNotFoundError:  # the session ended under us: its directories are gone
                 raise _Gone from None
             yield
+
+
+def _tee(spool: LogSpool, on_output: OutputCallback | None) -> OutputCallback:
+    if on_output is None:
+        return spool.write
+
+    def both(kind: str, text: str) -> None:
+        spool.write(kind, text)
+        with suppress(Exception):  # a failing observer must not break the execution
+            on_output(kind, text)
+
+    return both
 
 
 def _reply_error(reply: dict[str, Any]) -> ErrorInfo:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .results import FileInfo, SessionState
 
-__all__ = ["SessionRecord", "Store"]
+__all__ = ["ContainerRecord", "IndexEntry", "SessionRecord", "Store"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -61,9 +61,28 @@ CREATE TABLE IF NOT EXISTS thread_files (
     thread_id TEXT NOT NULL,
     path TEXT NOT NULL,
     file_id TEXT NOT NULL,
+    size INTEGER,
+    mtime_ns INTEGER,
+    source TEXT NOT NULL DEFAULT 'user',
     PRIMARY KEY (owner, thread_id, path)
 );
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    idle_timeout REAL NOT NULL,
+    memory INTEGER NOT NULL,
+    deleted_at REAL
+);
+CREATE INDEX IF NOT EXISTS containers_owner ON containers(owner);
 """
+# columns added after a table first shipped: (table, column, declaration)
+MIGRATIONS = [
+    ("thread_files", "size", "INTEGER"),
+    ("thread_files", "mtime_ns", "INTEGER"),
+    ("thread_files", "source", "TEXT NOT NULL DEFAULT 'user'"),
+]
 LIVE = tuple(s.value for s in SessionState if s.live)
 
 
@@ -97,6 +116,25 @@ class SessionRecord:
         return self.last_activity + self.idle_timeout
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    file_id: str
+    size: int | None
+    mtime_ns: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    id: str
+    owner: str
+    name: str
+    created_at: float
+    idle_timeout: float
+    memory: int
+    deleted_at: float | None = None
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +144,14 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for table, column, decl in MIGRATIONS:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    def ping(self) -> None:
+        """Raise if the database cannot be read."""
+        self._all("SELECT count(*) FROM sessions")
 
     def close(self) -> None:
         with self._lock:
@@ -162,12 +208,43 @@ class Store:
 
     # -- thread attachments ---------------------------------------------------------
 
-    def attach(self, owner: str, thread_id: str, path: str, file_id: str) -> None:
+    def attach(
+        self,
+        owner: str,
+        thread_id: str,
+        path: str,
+        file_id: str,
+        *,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+        source: str = "user",
+    ) -> None:
+        """Record that ``path`` in the thread's /mnt/data holds ``file_id`` (``source``:
+        ``user`` placed it, ``assistant`` code made it); size and mtime tell later
+        listings whether the file changed since."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO thread_files VALUES (?, ?, ?, ?)",
-                (owner, thread_id, path, file_id),
+                "INSERT OR REPLACE INTO thread_files"
+                " (owner, thread_id, path, file_id, size, mtime_ns, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (owner, thread_id, path, file_id, size, mtime_ns, source),
             )
+
+    def detach(self, owner: str, thread_id: str, path: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ? AND path = ?",
+                (owner, thread_id, path),
+            )
+
+    def thread_index(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
+        """Every known file of the thread's /mnt data, by relative path."""
+        rows = self._all(
+            "SELECT path, file_id, size, mtime_ns, source FROM thread_files"
+            " WHERE owner = ? AND thread_id = ? ORDER BY path",
+            (owner, thread_id),
+        )
+        return {r[0]: IndexEntry(r[1], r[2], r[3], r[4]) for r in rows}
 
     def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
         rows = self._all(
@@ -233,6 +310,49 @@ class Store:
                 f" WHERE id = ? AND state IN {LIVE}",
                 (time.time(), state.value, int(executed), session_id),
             )
+
+    def threads_of(self, owner: str) -> list[str]:
+        """Threads with a live session, newest first."""
+        rows = self._all(
+            f"SELECT thread_id, MAX(created_at) AS c FROM sessions WHERE owner = ?"
+            f" AND state IN {LIVE} GROUP BY thread_id ORDER BY c DESC",
+            (owner,),
+        )
+        return [r[0] for r in rows]
+
+    # -- containers (the OpenAI face's name for a thread with settings) ---------------
+
+    def add_container(self, rec: ContainerRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO containers (id, owner, name, created_at, idle_timeout, memory)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (rec.id, rec.owner, rec.name, rec.created_at, rec.idle_timeout, rec.memory),
+            )
+
+    def get_container(self, container_id: str, owner: str) -> ContainerRecord | None:
+        rows = self._all(
+            "SELECT * FROM containers WHERE id = ? AND owner = ? AND deleted_at IS NULL",
+            (container_id, owner),
+        )
+        return ContainerRecord(**dict(rows[0])) if rows else None
+
+    def list_containers(self, owner: str) -> list[ContainerRecord]:
+        rows = self._all(
+            "SELECT * FROM containers WHERE owner = ? AND deleted_at IS NULL"
+            " ORDER BY created_at, id",
+            (owner,),
+        )
+        return [ContainerRecord(**dict(r)) for r in rows]
+
+    def delete_container(self, container_id: str, owner: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE containers SET deleted_at = ? WHERE id = ? AND owner = ?"
+                " AND deleted_at IS NULL",
+                (time.time(), container_id, owner),
+            )
+        return cur.rowcount > 0
 
     def end_session(self, session_id: str, state: SessionState, reason: str) -> bool:
         """Mark a live session ended; False when it had already ended (another process won)."""

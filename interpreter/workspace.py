@@ -180,3 +180,27 @@ class Workspace:
                     relpath, "a directory of that name exists in /mnt/data"
                 ) from None
         return size
+
+    def stat(self, relpath: str) -> FileStat | None:
+        """The stat of a regular file, or None (missing, a link, anything else)."""
+        parts = relpath.split("/")
+        try:
+            with self._dir(parts[:-1]) as dfd:
+                st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+    def remove(self, relpath: str) -> bool:
+        """Unlink a file (or a link: never what it points to); False when it was missing."""
+        parts = relpath.split("/")
+        try:
+            with self._dir(parts[:-1]) as dfd:
+                os.unlink(parts[-1], dir_fd=dfd)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except IsADirectoryError:
+            raise InvalidFilename(relpath, "it is a directory") from None
+        return True

@@ -1,0 +1,35 @@
+"""The HTTP service (``lci serve``): see ``app.create_app``."""
+
+from __future__ import annotations
+
+import sys
+
+from ..config import Settings
+from .app import create_app
+
+__all__ = ["create_app", "serve"]
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the service until SIGINT/SIGTERM. Sandboxes outlive it; a restart re-attaches."""
+    import uvicorn
+
+    from .auth import load_keys
+
+    ring = load_keys(settings)
+    if ring.created:
+        print(
+            f"lci: created an API key (stored in {settings.keys_file}, mode 0600; shown only"
+            f" this once):\n\n    {ring.created}\n\nSend it as 'Authorization: Bearer <key>'.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    app = create_app(settings, keys=ring)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )

@@ -1,0 +1,331 @@
+"""The Azure Container Apps dynamic-sessions face (PROTOCOLS.md section 1).
+
+Both dialects: the legacy ``2024-02-02-preview`` one every Python client speaks
+(``code/execute``, ``files/upload``, ``files``, ``files/content/{name}``) and the
+newer one (``executions`` with ``code`` or ``shellCommand``, ``files/{name}/content``,
+``session``). Served under ``/`` and under the pool path; ``?identifier=`` names the
+session (get-or-create), the same thread id a ``/v1/containers`` id names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from ..catalog import SandboxFile
+from ..session import Session
+from ..workspace import MOUNT
+from . import shell
+from .common import Deps, deps, iso, python_result, stderr_with_error
+from .problems import ApiError
+from .running import check_code, execute
+from .uploads import receive_upload
+
+__all__ = ["POOL_PREFIX", "router"]
+
+POOL_PREFIX = "/subscriptions/{subscription}/resourceGroups/{group}/sessionPools/{pool}"
+
+router = APIRouter(tags=["Azure dynamic sessions"])
+Identifier = Query(
+    ...,
+    min_length=1,
+    max_length=256,
+    description="The session: any string of 1-256 characters, created on first use.",
+)
+
+
+class ExecuteProperties(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    timeoutInSeconds: float | None = None
+    codeInputType: str | None = None
+    executionType: str | None = None
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    properties: ExecuteProperties
+
+
+class ExecutionRequest(BaseModel):
+    """New dialect: Python ``code`` or a ``shellCommand``."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str | None = None
+    shellCommand: str | None = None
+    timeoutInSeconds: float | None = None
+    codeInputType: str | None = None
+    executionType: str | None = None
+
+
+async def _session(d: Deps, identifier: str) -> Session:
+    if any(ord(c) < 32 for c in identifier):
+        raise ApiError(400, "The identifier contains control characters.", param="identifier")
+    return await d.manager.session(identifier, owner=d.tenant)
+
+
+def _timeout(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not 0 < value <= 86400:
+        raise ApiError(400, "timeoutInSeconds must be between 0 and 86400.")
+    return value
+
+
+def _item(f: SandboxFile, n: int = 0) -> dict[str, Any]:
+    """A file in both dialects' shapes at once (PROTOCOLS.md 1.5 rule 2)."""
+    directory, _, name = f.path.rpartition("/")
+    modified = iso(f.modified_at or f.created_at)
+    return {
+        "$id": str(n + 2),
+        "name": f.path,
+        "type": "File",
+        "contentType": _mime(name),
+        "sizeInBytes": f.bytes,
+        "lastModifiedAt": modified,
+        "directory": directory,
+        "properties": {"filename": f.path, "size": f.bytes, "lastModifiedTime": modified},
+    }
+
+
+def _mime(name: str) -> str:
+    from ..files import guess_mime
+
+    return guess_mime(name)
+
+
+# -- execution ----------------------------------------------------------------------
+
+
+@router.post("/code/execute", summary="Run Python (legacy dialect)")
+async def code_execute(
+    body: ExecuteRequest, request: Request, identifier: str = Identifier, d: Deps = deps
+) -> dict[str, Any]:
+    props = body.properties
+    check_code(props.code, d.settings.max_code_bytes, "properties.code")
+    session = await _session(d, identifier)
+    exe = await execute(request, session, props.code, _timeout(props.timeoutInSeconds), d.metrics)
+    result = await python_result(d, exe)
+    return {
+        "$id": "1",
+        "properties": {
+            "$id": "2",
+            "status": "Success" if exe.ok else "Failure",
+            "stdout": exe.stdout,
+            "stderr": stderr_with_error(exe),
+            "result": "" if result is None else result,
+            "executionTimeInMilliseconds": exe.duration_ms,
+        },
+    }
+
+
+@router.post("/executions", summary="Run Python code or a shell command (new dialect)")
+async def executions(
+    body: ExecutionRequest,
+    request: Request,
+    response: Response,
+    identifier: str = Identifier,
+    d: Deps = deps,
+) -> dict[str, Any]:
+    timeout = _timeout(body.timeoutInSeconds)
+    if body.shellCommand is not None:
+        check_code(body.shellCommand, d.settings.max_code_bytes, "shellCommand")
+        session = await _session(d, identifier)
+        exe = await execute(request, session, shell.snippet(body.shellCommand), timeout, d.metrics)
+        code, stdout, stderr = shell.outcome(exe)
+        return {
+            "id": exe.id,
+            "identifier": identifier,
+            "executionType": "Synchronous",
+            "status": str(code),
+            "result": {
+                "stdout": stdout,
+                "stderr": stderr,
+                "executionTimeInMilliseconds": exe.duration_ms,
+            },
+        }
+    if body.code is None:
+        raise ApiError(400, "Missing required parameter: 'code' (or 'shellCommand').", param="code")
+    check_code(body.code, d.settings.max_code_bytes)
+    session = await _session(d, identifier)
+    exe = await execute(request, session, body.code, timeout, d.metrics)
+    result = await python_result(d, exe)
+    response.headers["operation-id"] = exe.id
+    return {
+        "id": exe.id,
+        "identifier": identifier,
+        "executionType": "Synchronous",
+        "status": "Succeeded" if exe.ok else "Failed",
+        "result": {
+            "stdout": exe.stdout,
+            "stderr": stderr_with_error(exe),
+            "executionResult": result,
+            "executionTimeInMilliseconds": exe.duration_ms,
+        },
+    }
+
+
+@router.get("/executions/{execution_id}", summary="An asynchronous execution (unsupported)")
+async def execution_status(execution_id: str, d: Deps = deps) -> None:
+    raise ApiError(
+        404,
+        f"No execution {execution_id!r}: lci runs executions synchronously, so there is"
+        " nothing to poll.",
+    )
+
+
+# -- files --------------------------------------------------------------------------
+
+
+async def _upload(request: Request, d: Deps, identifier: str, folder: str) -> SandboxFile:
+    session = await _session(d, identifier)
+    up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
+    try:
+        name = (up.filename or "").strip()
+        if not name:
+            raise ApiError(400, "The 'file' part has no filename.", param="file")
+        if folder and not name.startswith("/"):
+            name = f"{folder.strip('/')}/{name}"
+        from ..workspace import sanitize_filename
+
+        rel = sanitize_filename(name)
+        assert up.tmp is not None
+        d.manager.files.adopt(up.tmp, up.sha256)
+        up.tmp = None
+        info = d.manager.files.record(
+            rel.rsplit("/", 1)[-1], up.sha256, up.size, "assistants", d.tenant, thread_id=identifier
+        )
+        return await session.put_file(rel, info.id)
+    finally:
+        up.discard()
+
+
+def _folder(path: str | None) -> str:
+    if not path:
+        return ""
+    p = path.strip()
+    if p == MOUNT or p.startswith(MOUNT + "/"):
+        p = p[len(MOUNT) :]
+    return p.strip("/")
+
+
+@router.post("/files/upload", summary="Upload a file to /mnt/data (legacy dialect)")
+async def files_upload(
+    request: Request, identifier: str = Identifier, path: str | None = None, d: Deps = deps
+) -> dict[str, Any]:
+    f = await _upload(request, d, identifier, _folder(path))
+    return {"$id": "1", "value": [_item(f)]}
+
+
+@router.post("/files", summary="Upload a file to /mnt/data (new dialect)")
+async def files_post(
+    request: Request, identifier: str = Identifier, path: str | None = None, d: Deps = deps
+) -> dict[str, Any]:
+    return _item(await _upload(request, d, identifier, _folder(path)))
+
+
+@router.get("/files", summary="List the files in /mnt/data")
+async def files_list(
+    identifier: str = Identifier,
+    path: str | None = None,
+    recursive: bool = False,
+    d: Deps = deps,
+) -> dict[str, Any]:
+    session = await _session(d, identifier)
+    folder = _folder(path)
+    items: list[dict[str, Any]] = []
+    for f in await session.list_files():
+        parent = f.path.rpartition("/")[0]
+        inside = parent == folder or (recursive and (not folder or parent.startswith(folder + "/")))
+        if inside:
+            items.append(_item(f, len(items) * 2))
+    return {"$id": "1", "value": items, "nextLink": None}
+
+
+async def _find(d: Deps, identifier: str, name: str) -> SandboxFile:
+    session = await _session(d, identifier)
+    from ..workspace import sanitize_filename
+
+    rel = sanitize_filename(name)
+    for f in await session.list_files():
+        if f.path == rel:
+            return f
+    raise ApiError(404, f"No file {MOUNT}/{rel} in session {identifier!r}.", "FileNotFound")
+
+
+def _download(d: Deps, f: SandboxFile) -> FileResponse:
+    info = d.manager.files.info(f.file_id, d.tenant)
+    return FileResponse(
+        d.manager.files.blob_path(info.sha256),
+        media_type="application/octet-stream",
+        filename=f.path.rsplit("/", 1)[-1],
+    )
+
+
+@router.get("/files/content/{name:path}", summary="Download a file (legacy dialect)")
+async def files_content_legacy(
+    name: str, identifier: str = Identifier, d: Deps = deps
+) -> FileResponse:
+    return _download(d, await _find(d, identifier, name))
+
+
+@router.get("/files/{name:path}/content", summary="Download a file (new dialect)")
+async def files_content(name: str, identifier: str = Identifier, d: Deps = deps) -> FileResponse:
+    return _download(d, await _find(d, identifier, name))
+
+
+@router.get("/files/{name:path}", summary="A file's metadata")
+async def file_meta(name: str, identifier: str = Identifier, d: Deps = deps) -> dict[str, Any]:
+    return _item(await _find(d, identifier, name))
+
+
+@router.delete("/files/{name:path}", status_code=204, summary="Delete a file")
+async def file_delete(name: str, identifier: str = Identifier, d: Deps = deps) -> Response:
+    session = await _session(d, identifier)
+    await session.remove_file(name)
+    return Response(status_code=204)
+
+
+# -- the session --------------------------------------------------------------------
+
+
+@router.get("/session", summary="The session resource")
+async def session_get(identifier: str = Identifier, d: Deps = deps) -> dict[str, Any]:
+    rec = d.manager.store.live_session_for(d.tenant, identifier)
+    if rec is None:
+        raise ApiError(404, f"No live session {identifier!r}.", "SessionNotFound")
+    return {
+        "identifier": identifier,
+        "createdAt": iso(rec.created_at),
+        "lastAccessedAt": iso(rec.last_activity),
+        "expireAt": iso(rec.expires_at()),
+        "etag": f'"{rec.id}-{rec.executions}"',
+    }
+
+
+@router.delete("/session", status_code=204, summary="Shut a session down")
+async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Response:
+    rec = d.manager.store.live_session_for(d.tenant, identifier)
+    if rec is None:
+        raise ApiError(404, f"No live session {identifier!r}.", "SessionNotFound")
+    await d.manager.stop(rec.id, reason="deleted through the API")
+    return Response(status_code=204)
+
+
+@router.get("/listSessions", summary="The tenant's live sessions")
+async def list_sessions(d: Deps = deps) -> dict[str, Any]:
+    sessions = []
+    for rec in d.manager.store.list_sessions(owner=d.tenant, live_only=True):
+        sessions.append(
+            {
+                "identifier": rec.thread_id,
+                "createdAt": iso(rec.created_at),
+                "lastAccessedAt": iso(rec.last_activity),
+                "expireAt": iso(rec.expires_at()),
+            }
+        )
+    return {"sessions": sessions, "nextLink": None}
+

@@ -1,0 +1,83 @@
+"""What every route needs: the per-request dependencies and small wire helpers."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import Depends, Request
+
+from ..config import Settings
+from ..manager import SessionManager
+from ..results import Execution
+from .metrics import Metrics
+
+__all__ = ["Deps", "deps", "iso", "python_result", "stderr_with_error"]
+
+
+@dataclass(frozen=True)
+class Deps:
+    manager: SessionManager
+    settings: Settings
+    metrics: Metrics
+    tenant: str
+
+
+def _deps(request: Request) -> Deps:
+    state = request.app.state
+    return Deps(state.manager, state.manager.settings, state.metrics, request.state.tenant)
+
+
+deps: Any = Depends(_deps)
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def stderr_with_error(exe: Execution) -> str:
+    """stderr, with the traceback (or the timeout / death message) after it."""
+    if exe.error is None:
+        return exe.stderr
+    tb = "\n".join(exe.error.traceback) or f"{exe.error.ename}: {exe.error.evalue}"
+    sep = "" if not exe.stderr or exe.stderr.endswith("\n") else "\n"
+    return f"{exe.stderr}{sep}{tb.rstrip()}\n"
+
+
+async def python_result(d: Deps, exe: Execution) -> Any:
+    """The value of the last expression as its JSON type, the last image as a dict,
+    or None (PROTOCOLS.md 1.2.1 "result")."""
+    images = exe.images
+    if images:
+        info = await d.manager.files.get(images[-1], d.tenant)
+        data = await d.manager.files.content(images[-1], d.tenant)
+        fmt = info.filename.rsplit(".", 1)[-1]
+        return {"type": "image", "format": fmt, "base64_data": base64.b64encode(data).decode()}
+    for bundle in reversed(exe.results):
+        if bundle.get("type") == "execute_result":
+            return json_value(bundle.get("data", {}))
+    return None
+
+
+def json_value(data: dict[str, Any]) -> Any:
+    if "application/json" in data:
+        return data["application/json"]
+    text = data.get("text/plain")
+    if not isinstance(text, str):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return text
+    return value

@@ -1,0 +1,328 @@
+"""OpenAI-compatible Containers under ``/v1/containers`` (PROTOCOLS.md 2.1), plus the
+lci extension that runs code in one: ``POST /v1/containers/{id}/executions``.
+
+A container is a thread: its id names the session, the same one an Azure
+``?identifier=`` of that value reaches. ``expires_after.minutes`` is the idle timeout
+and ``memory_limit`` the sandbox's memory. As on OpenAI, an expired container stays
+expired (status ``expired``): create a new one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import SandboxFile
+from ..config import format_bytes, parse_bytes
+from ..errors import ConfigError, InterpreterError
+from ..results import Execution
+from ..session import Session
+from ..store import ContainerRecord
+from ..workspace import sanitize_filename
+from .common import Deps, deps
+from .pages import page
+from .problems import ApiError, is_openai
+from .running import check_code, execute, stream
+from .uploads import receive_upload
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/containers", tags=["OpenAI containers"])
+NOT_FOUND = "No container {!r}."
+
+
+class ExpiresAfter(BaseModel):
+    anchor: Literal["last_active_at"] = "last_active_at"
+    minutes: int = Field(20, ge=1, le=7 * 24 * 60)
+
+
+class NetworkPolicy(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str = "disabled"
+
+
+class ContainerCreate(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(..., min_length=1, max_length=256)
+    expires_after: ExpiresAfter | None = None
+    file_ids: list[str] = Field(default_factory=list, max_length=1000)
+    memory_limit: str | None = None
+    network_policy: NetworkPolicy | None = None
+
+
+class ExecutionCreate(BaseModel):
+    code: str
+    timeout: float | None = Field(None, gt=0, le=86400)
+    stream: bool = False
+
+
+class FileRef(BaseModel):
+    file_id: str
+
+
+# -- containers -----------------------------------------------------------------------
+
+
+def _memory(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        n = parse_bytes(value, "memory_limit")
+    except ConfigError:
+        raise ApiError(
+            400, f"Invalid memory_limit {value!r}: use 1g, 4g, 16g or 64g.", param="memory_limit"
+        ) from None
+    if n < 64 * 1024**2:
+        raise ApiError(400, "memory_limit must be at least 64m.", param="memory_limit")
+    return n
+
+
+def _short(n: int) -> str:
+    for unit, size in (("g", 1024**3), ("m", 1024**2)):
+        if n % size == 0:
+            return f"{n // size}{unit}"
+    return format_bytes(n)
+
+
+def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
+    live = d.manager.store.live_session_for(d.tenant, rec.id)
+    last = live or d.manager.store.last_session_for(d.tenant, rec.id)
+    return {
+        "id": rec.id,
+        "object": "container",
+        "created_at": int(rec.created_at),
+        "status": "running" if live else "expired",
+        "expires_after": {"anchor": "last_active_at", "minutes": round(rec.idle_timeout / 60)},
+        "last_active_at": int(last.last_activity if last else rec.created_at),
+        "memory_limit": _short(rec.memory),
+        "name": rec.name,
+        "network_policy": {"type": "disabled"},
+    }
+
+
+def _record(d: Deps, container_id: str) -> ContainerRecord:
+    """The container, or the thread of a live session under that id (an Azure identifier)."""
+    rec = d.manager.store.get_container(container_id, d.tenant)
+    if rec is not None:
+        return rec
+    live = d.manager.store.live_session_for(d.tenant, container_id)
+    if live is None:
+        raise ApiError(404, NOT_FOUND.format(container_id), param="container_id")
+    return ContainerRecord(
+        container_id, d.tenant, container_id, live.created_at, live.idle_timeout, live.memory
+    )
+
+
+async def _session(d: Deps, container_id: str) -> Session:
+    rec = _record(d, container_id)
+    session = await d.manager.find(container_id, owner=d.tenant)
+    if session is None:
+        raise ApiError(
+            400,
+            f"Container {container_id} has expired (idle for over "
+            f"{rec.idle_timeout / 60:g} minutes); create a new container.",
+            "container_expired",
+            "container_id",
+        )
+    return session
+
+
+@router.post("", summary="Create a container (starts its sandbox)")
+async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, Any]:
+    if body.network_policy is not None and body.network_policy.type != "disabled":
+        raise ApiError(
+            400,
+            f"network_policy {body.network_policy.type!r} is not supported: lci sandboxes"
+            " have no network. Use {'type': 'disabled'}.",
+            param="network_policy",
+        )
+    for fid in body.file_ids:
+        d.manager.files.info(fid, d.tenant)  # 404 before anything starts
+    minutes = body.expires_after.minutes if body.expires_after else 20
+    memory = _memory(body.memory_limit, d.settings.memory)
+    rec = ContainerRecord(
+        "cntr_" + secrets.token_hex(24), d.tenant, body.name, time.time(), minutes * 60.0, memory
+    )
+    await d.manager.session(
+        rec.id, owner=d.tenant, idle_timeout=rec.idle_timeout, memory=memory, file_ids=body.file_ids
+    )
+    d.manager.store.add_container(rec)
+    return _view(d, rec)
+
+
+@router.get("", summary="List containers")
+async def list_containers(
+    limit: int = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+    name: str | None = None,
+    d: Deps = deps,
+) -> dict[str, Any]:
+    recs = d.manager.store.list_containers(d.tenant)
+    known = {r.id for r in recs}
+    for thread in d.manager.store.threads_of(d.tenant):
+        if thread not in known:
+            recs.append(_record(d, thread))
+    views = [_view(d, r) for r in recs if name is None or r.name == name]
+    return page(views, limit, order, after)
+
+
+@router.get("/{container_id}", summary="Retrieve a container")
+async def retrieve_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
+    return _view(d, _record(d, container_id))
+
+
+@router.delete("/{container_id}", summary="Delete a container (stops its sandbox)")
+async def delete_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
+    _record(d, container_id)
+    live = d.manager.store.live_session_for(d.tenant, container_id)
+    if live is not None:
+        await d.manager.stop(live.id, reason="container deleted")
+    d.manager.store.delete_container(container_id, d.tenant)
+    return {"id": container_id, "object": "container.deleted", "deleted": True}
+
+
+# -- container files ------------------------------------------------------------------
+
+
+def _file_view(container_id: str, f: SandboxFile) -> dict[str, Any]:
+    return {
+        "id": f.file_id,
+        "object": "container.file",
+        "created_at": int(f.created_at),
+        "bytes": f.bytes,
+        "container_id": container_id,
+        "path": f.full_path,
+        "source": f.source,
+    }
+
+
+async def _files(d: Deps, container_id: str) -> list[SandboxFile]:
+    rec = _record(d, container_id)
+    session = await d.manager.find(container_id, owner=d.tenant)
+    if session is not None:
+        return await session.list_files()
+    from ..catalog import Catalog
+
+    return Catalog(d.manager.store, d.manager.files, None, d.tenant, rec.id, 0).list()
+
+
+async def _file(d: Deps, container_id: str, file_id: str) -> SandboxFile:
+    for f in await _files(d, container_id):
+        if f.file_id == file_id:
+            return f
+    raise ApiError(404, f"No file {file_id!r} in container {container_id!r}.", param="file_id")
+
+
+@router.post("/{container_id}/files", summary="Add a file: multipart 'file' or JSON file_id")
+async def create_container_file(
+    container_id: str, request: Request, d: Deps = deps
+) -> dict[str, Any]:
+    ctype = request.headers.get("content-type", "")
+    session = await _session(d, container_id)
+    if ctype.startswith("application/json"):
+        try:
+            ref = FileRef.model_validate_json(await request.body())
+        except ValueError:
+            raise ApiError(
+                400, "Send a JSON body {'file_id': ...} or a multipart 'file'.", param="file_id"
+            ) from None
+        info = await d.manager.files.get(ref.file_id, d.tenant)
+        placed = await session.put_file(info.filename, info.id)
+        return _file_view(container_id, placed)
+    up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
+    try:
+        rel = sanitize_filename((up.filename or "").strip() or "upload")
+        assert up.tmp is not None
+        d.manager.files.adopt(up.tmp, up.sha256)
+        up.tmp = None
+        info = d.manager.files.record(
+            rel.rsplit("/", 1)[-1],
+            up.sha256,
+            up.size,
+            "assistants",
+            d.tenant,
+            thread_id=container_id,
+        )
+        placed = await session.put_file(rel, info.id)
+    finally:
+        up.discard()
+    return _file_view(container_id, placed)
+
+
+@router.get("/{container_id}/files", summary="List a container's files")
+async def list_container_files(
+    container_id: str,
+    limit: int = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+    d: Deps = deps,
+) -> dict[str, Any]:
+    views = [_file_view(container_id, f) for f in await _files(d, container_id)]
+    return page(views, limit, order, after)
+
+
+@router.get("/{container_id}/files/{file_id}", summary="Retrieve a container file")
+async def retrieve_container_file(
+    container_id: str, file_id: str, d: Deps = deps
+) -> dict[str, Any]:
+    return _file_view(container_id, await _file(d, container_id, file_id))
+
+
+@router.get("/{container_id}/files/{file_id}/content", summary="Download a container file")
+async def container_file_content(container_id: str, file_id: str, d: Deps = deps) -> FileResponse:
+    f = await _file(d, container_id, file_id)
+    info = await d.manager.files.get(f.file_id, d.tenant)
+    return FileResponse(
+        d.manager.files.blob_path(info.sha256), media_type=info.mime_type, filename=info.filename
+    )
+
+
+@router.delete("/{container_id}/files/{file_id}", summary="Delete a container file")
+async def delete_container_file(container_id: str, file_id: str, d: Deps = deps) -> dict[str, Any]:
+    f = await _file(d, container_id, file_id)
+    session = await _session(d, container_id)
+    await session.remove_file(f.path)
+    return {"id": file_id, "object": "container.file.deleted", "deleted": True}
+
+
+# -- executions (lci extension) -------------------------------------------------------
+
+
+def execution_view(container_id: str, exe: Execution) -> dict[str, Any]:
+    return {"object": "container.execution", "container_id": container_id, **exe.to_dict()}
+
+
+@router.post(
+    "/{container_id}/executions",
+    summary="Run Python in the container (lci extension; stream=true for SSE)",
+    response_model=None,
+)
+async def create_execution(
+    container_id: str, body: ExecutionCreate, request: Request, d: Deps = deps
+) -> dict[str, Any] | Response:
+    check_code(body.code, d.settings.max_code_bytes)
+    session = await _session(d, container_id)
+    if body.stream:
+
+        def render_error(exc: InterpreterError) -> dict[str, Any]:
+            return {"error": {"message": str(exc), "type": "server_error", "code": None}}
+
+        return stream(
+            session,
+            body.code,
+            body.timeout,
+            d.metrics,
+            lambda exe: execution_view(container_id, exe),
+            render_error,
+        )
+    exe = await execute(request, session, body.code, body.timeout, d.metrics)
+    return execution_view(container_id, exe)
+
+
+_ = is_openai

@@ -1,0 +1,101 @@
+"""OpenAI-compatible Files API under ``/v1/files`` (PROTOCOLS.md 2.2)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+
+from ..results import FileInfo
+from ..workspace import sanitize_filename
+from .common import Deps, deps
+from .pages import page
+from .problems import ApiError
+from .uploads import receive_upload
+
+__all__ = ["file_object", "router"]
+
+router = APIRouter(prefix="/v1", tags=["OpenAI files"])
+
+PURPOSES = {
+    "assistants",
+    "assistants_output",
+    "batch",
+    "batch_output",
+    "fine-tune",
+    "fine-tune-results",
+    "vision",
+    "user_data",
+    "evals",
+}
+
+
+def file_object(info: FileInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "object": "file",
+        "bytes": info.bytes,
+        "created_at": int(info.created_at),
+        "filename": info.filename,
+        "purpose": info.purpose,
+        "status": "processed",
+        "expires_at": None,
+        "status_details": None,
+    }
+
+
+@router.post("/files", summary="Upload a file (multipart: purpose, file)")
+async def create_file(request: Request, d: Deps = deps) -> dict[str, Any]:
+    up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
+    try:
+        purpose = up.fields.get("purpose", "").strip()
+        if not purpose:
+            raise ApiError(400, "Missing required parameter: 'purpose'.", param="purpose")
+        if purpose not in PURPOSES:
+            raise ApiError(
+                400,
+                f"Invalid value for 'purpose': {purpose!r}; use one of {sorted(PURPOSES)}.",
+                param="purpose",
+            )
+        name = sanitize_filename((up.filename or "").rsplit("/", 1)[-1] or "upload")
+        assert up.tmp is not None
+        d.manager.files.adopt(up.tmp, up.sha256)
+        up.tmp = None
+        info = d.manager.files.record(name, up.sha256, up.size, purpose, d.tenant)
+        return file_object(info)
+    finally:
+        up.discard()
+
+
+@router.get("/files", summary="List files")
+async def list_files(
+    purpose: str | None = None,
+    limit: int = 10000,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+    d: Deps = deps,
+) -> dict[str, Any]:
+    infos = await d.manager.files.list(owner=d.tenant)
+    if purpose:
+        infos = [i for i in infos if i.purpose == purpose]
+    return page([file_object(i) for i in infos], limit, order, after, d=10000)
+
+
+@router.get("/files/{file_id}", summary="Retrieve a file's metadata")
+async def retrieve_file(file_id: str, d: Deps = deps) -> dict[str, Any]:
+    return file_object(await d.manager.files.get(file_id, d.tenant))
+
+
+@router.get("/files/{file_id}/content", summary="Download a file's contents")
+async def file_content(file_id: str, d: Deps = deps) -> FileResponse:
+    info = await d.manager.files.get(file_id, d.tenant)
+    return FileResponse(
+        d.manager.files.blob_path(info.sha256), media_type=info.mime_type, filename=info.filename
+    )
+
+
+@router.delete("/files/{file_id}", summary="Delete a file")
+async def delete_file(file_id: str, d: Deps = deps) -> dict[str, Any]:
+    await d.manager.files.delete(file_id, d.tenant)
+    return {"id": file_id, "object": "file", "deleted": True}

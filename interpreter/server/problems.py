@@ -1,0 +1,156 @@
+"""Errors on the wire: one table from exception to status, one body per dialect.
+
+The OpenAI face (``/v1``) answers ``{"error": {"message", "type", "param", "code"}}``;
+the Azure dynamic-sessions face answers ``{"error": {"code", "message"}}`` with an
+``x-ms-error-code`` header. A Python traceback never reaches a client: unexpected
+exceptions are logged with an id and answered with a 500 that names the id.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
+
+from ..errors import (
+    BackendError,
+    ConfigError,
+    FileTooLarge,
+    InterpreterError,
+    InvalidFilename,
+    NoSuchFile,
+    NoSuchSession,
+    SessionClosed,
+    SessionError,
+)
+
+__all__ = ["ApiError", "install", "refuse"]
+
+log = logging.getLogger("lci.server")
+
+# most specific first: (exception class, HTTP status, Azure-style code)
+TABLE: list[tuple[type[InterpreterError], int, str]] = [
+    (NoSuchFile, 404, "FileNotFound"),
+    (NoSuchSession, 404, "SessionNotFound"),
+    (InvalidFilename, 400, "InvalidFileName"),
+    (FileTooLarge, 413, "RequestEntityTooLarge"),
+    (SessionClosed, 409, "SessionClosed"),
+    (SessionError, 503, "SessionUnavailable"),
+    (BackendError, 503, "ServiceUnavailable"),
+    (ConfigError, 500, "InternalServerError"),
+    (InterpreterError, 500, "InternalServerError"),
+]
+AZURE_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "BadRequest",
+    500: "InternalServerError",
+    503: "ServiceUnavailable",
+}
+OPENAI_TYPES = {401: "invalid_request_error", 500: "server_error", 503: "server_error"}
+
+
+class ApiError(HTTPException):
+    """A refusal the handler decided on: status, message, and optional code/param.
+
+    An HTTPException, so FastAPI passes it through untouched even when it is raised
+    while the request body is read (the body limit)."""
+
+    def __init__(
+        self, status: int, message: str, code: str | None = None, param: str | None = None
+    ) -> None:
+        super().__init__(status, message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+
+
+def is_openai(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def render(
+    path: str, status: int, message: str, code: str | None = None, param: str | None = None
+) -> JSONResponse:
+    if is_openai(path):
+        kind = OPENAI_TYPES.get(status, "invalid_request_error")
+        body: dict[str, Any] = {"message": message, "type": kind, "param": param, "code": code}
+        return JSONResponse({"error": body}, status_code=status)
+    azure = code if code and code[0].isupper() else AZURE_CODES.get(status, "Error")
+    return JSONResponse(
+        {"error": {"code": azure, "message": message}},
+        status_code=status,
+        headers={"x-ms-error-code": azure},
+    )
+
+
+def refuse(scope: Scope, message: str) -> Response:
+    """The 401 of the auth middleware."""
+    code = "invalid_api_key" if is_openai(scope["path"]) else "Unauthorized"
+    response = render(scope["path"], 401, message, code)
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _status_of(exc: InterpreterError) -> tuple[int, str]:
+    for cls, status, code in TABLE:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "InternalServerError"
+
+
+def _describe(errors: list[Any]) -> tuple[str, str | None]:
+    first = errors[0] if errors else {}
+    where = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(where) or None
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON.", None
+    if first.get("type") == "missing":
+        return f"Missing required parameter: {param!r}.", param
+    msg = first.get("msg", "invalid request")
+    return (f"Invalid value for {param!r}: {msg}." if param else f"{msg}."), param
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return render(request.url.path, exc.status, exc.message, exc.code, exc.param)
+
+    @app.exception_handler(InterpreterError)
+    async def core_error(request: Request, exc: InterpreterError) -> Response:
+        status, code = _status_of(exc)
+        if status >= 500:
+            log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        openai_code = type(exc).__name__ if is_openai(request.url.path) else code
+        return render(request.url.path, status, str(exc), openai_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        message, param = _describe(list(exc.errors()))
+        return render(request.url.path, 400, message, None, param)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = f"No route {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}."
+        return render(request.url.path, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        ref = secrets.token_hex(4)
+        log.exception("unexpected error %s on %s %s", ref, request.method, request.url.path)
+        return render(
+            request.url.path, 500, f"Internal error (reference {ref}); see the server log."
+        )

@@ -1,0 +1,106 @@
+"""Running code for a request: the caller's disconnect interrupts it, output can stream.
+
+``execute`` watches the connection while the code runs; when the client goes away
+the execution is cancelled, which makes the session interrupt the kernel (see
+``Session.execute``). ``stream`` turns an execution into Server-Sent Events: output
+chunks as they are printed, then the final result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from ..errors import InterpreterError
+from ..results import Execution
+from ..session import Session
+from .metrics import Metrics
+from .problems import ApiError
+
+__all__ = ["ClientGone", "execute", "stream"]
+
+EVENT = {"stdout": "stdout", "stderr": "stderr", "result": "result", "error": "traceback"}
+
+
+class ClientGone(Exception):
+    """The client disconnected before the execution finished."""
+
+
+def check_code(code: str, limit: int, param: str = "code") -> None:
+    size = len(code.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ApiError(
+            413,
+            f"The code is {size} bytes, over the limit of {limit} bytes (LCI_MAX_CODE_BYTES).",
+            "code_too_large",
+            param,
+        )
+
+
+async def execute(
+    request: Request, session: Session, code: str, timeout: float | None, metrics: Metrics
+) -> Execution:
+    result: list[Execution] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        result.append(await session.execute(code, timeout))
+        tg.cancel_scope.cancel()
+    if not result:
+        raise ClientGone
+    metrics.observe(result[0])
+    return result[0]
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def stream(
+    session: Session,
+    code: str,
+    timeout: float | None,
+    metrics: Metrics,
+    render: Callable[[Execution], dict[str, Any]],
+    render_error: Callable[[InterpreterError], dict[str, Any]],
+) -> StreamingResponse:
+    queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+
+    async def events() -> AsyncIterator[bytes]:
+        task = asyncio.ensure_future(
+            session.execute(code, timeout, on_output=lambda k, t: queue.put_nowait((k, t)))
+        )
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (item := await queue.get()) is not None:
+                kind, text = item
+                yield _sse(EVENT.get(kind, kind), {"text": text})
+            try:
+                exe = task.result()
+            except InterpreterError as exc:
+                yield _sse("error", render_error(exc))
+                return
+            metrics.observe(exe)
+            yield _sse("execution", render(exe))
+        finally:
+            if not task.done():  # the client went away: cancelling interrupts the code
+                task.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([task])
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

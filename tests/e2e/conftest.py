@@ -1,0 +1,102 @@
+"""A real ``lci serve`` process on loopback, shared by the end-to-end tests.
+
+Two tenants: ``alice`` (key ``key-alice``) and ``bob`` (key ``key-bob``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from interpreter import Settings
+
+from ..conftest import _HOMES
+
+KEYS = "alice:key-alice,bob:key-bob"
+
+
+@dataclass
+class LiveServer:
+    url: str  # http://127.0.0.1:PORT (no trailing slash)
+    key: str  # alice's key
+    other_key: str  # bob's key
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pool(self) -> str:
+        """An Azure-style pool management endpoint on this server."""
+        return f"{self.url}/subscriptions/s/resourceGroups/rg/sessionPools/pool"
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(home: Path, image: str, env: dict[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    log = home / "serve.log"
+    full_env = {
+        **os.environ,
+        "LCI_HOME": str(home),
+        "LCI_IMAGE": image,
+        "LCI_API_KEYS": KEYS,
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interpreter", "serve", "--port", str(port)],
+        env=full_env,
+        stdout=open(log, "wb"),  # noqa: SIM115 - the process owns it
+        stderr=subprocess.STDOUT,
+    )
+    server = LiveServer(f"http://127.0.0.1:{port}", "key-alice", "key-bob", home, proc, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"lci serve exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"lci serve did not come up: {log.read_text()}")
+
+
+def stop_server(server: LiveServer) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+@pytest.fixture(scope="session")
+def live_server(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
+    home = Path(tempfile.mkdtemp(prefix="lci-e-", dir="/tmp"))
+    _HOMES.append(Settings(home=home, image=sandbox_image))
+    server = start_server(home, sandbox_image)
+    yield server
+    stop_server(server)
+    shutil.rmtree(home, ignore_errors=True)
