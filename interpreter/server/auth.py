@@ -43,8 +43,9 @@ class KeyRing:
 
 def _parse(text: str, where: str) -> dict[bytes, str]:
     keys: dict[bytes, str] = {}
-    for raw in text.replace(",", "\n").splitlines():
-        item = raw.split("#", 1)[0].strip()
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    for raw in ",".join(lines).split(","):
+        item = raw.strip()
         if not item:
             continue
         tenant, sep, key = item.partition(":")
