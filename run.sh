@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # lci on a fresh Debian machine: installs what is missing, then runs.
 #
-#   bash run.sh run --thread T CODE   the main job (any `lci` command works; none: help)
+#   bash run.sh                  the main job: `lci serve` (HTTP service on 127.0.0.1:8000)
 #   bash run.sh test [ARGS]      the test suite (pytest ARGS)
+#   bash run.sh <lci args>       any other `lci` command (run, sessions, files, mcp, image)
 #
 # What it installs, only when missing: Python dependencies into .venv, a Docker engine
 # (Debian's docker.io, started in the background when no engine answers), debootstrap,
@@ -78,7 +79,7 @@ ensure_image() {
 ensure_venv
 ensure_docker
 ensure_image
-[ $# -gt 0 ] || set -- --help
+[ $# -gt 0 ] || set -- serve
 case "$1" in
     test)
         shift

@@ -3,6 +3,7 @@ loudly (CI installs and builds both through `bash run.sh test`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -25,9 +26,10 @@ def docker_client() -> Iterator[docker.DockerClient]:
     yield client
     # sweep: every container any test home started, whatever the test did
     ids = {s.home_id for s in _HOMES}
-    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        if c.labels.get("lci.home") in ids:
-            c.remove(force=True)
+    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}, sparse=True):
+        if (c.attrs.get("Labels") or {}).get("lci.home") in ids:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                c.remove(force=True)  # may be on its way out already
     client.close()
 
 
