@@ -359,3 +359,34 @@ def test_serve_help() -> None:
         env={**os.environ},
     )
     assert out.returncode == 0 and "--port" in out.stdout and "--host" in out.stdout
+
+
+def test_container_expiry_follows_expires_after(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    r = http.post(
+        "/v1/containers",
+        json={"name": "short", "expires_after": {"anchor": "last_active_at", "minutes": 2}},
+    )
+    cid = r.json()["id"]
+    assert r.json()["expires_after"]["minutes"] == 2
+    from interpreter.store import Store
+
+    store = Store(live_server.home / "lci.db")
+    rec = store.live_session_for("alice", cid)
+    assert rec is not None and rec.idle_timeout == 120
+    store.update_session(rec.id, last_activity=rec.last_activity - 121)  # two idle minutes
+    store.close()
+    swept = subprocess.run(
+        [sys.executable, "-m", "interpreter", "sessions", "sweep"],
+        env={**os.environ, "LCI_HOME": str(live_server.home)},
+        capture_output=True,
+        text=True,
+    )
+    assert swept.returncode == 0, swept.stderr
+    view = http.get(f"/v1/containers/{cid}").json()
+    assert view["status"] == "expired"
+    refused = http.post(f"/v1/containers/{cid}/executions", json={"code": "1"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "container_expired"
+    assert "create a new container" in refused.json()["error"]["message"]
