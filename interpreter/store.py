@@ -237,6 +237,13 @@ class Store:
                 (owner, thread_id, path),
             )
 
+    def forget_files(self, owner: str, thread_id: str) -> None:
+        """The thread's /mnt/data starts empty next time (stored files stay in the store)."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ?", (owner, thread_id)
+            )
+
     def thread_index(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
         """Every known file of the thread's /mnt data, by relative path."""
         rows = self._all(

@@ -312,6 +312,7 @@ async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Respon
     if rec is None:
         raise ApiError(404, f"No live session {identifier!r}.", "SessionNotFound")
     await d.manager.stop(rec.id, reason="deleted through the API")
+    d.manager.store.forget_files(d.tenant, identifier)  # the identifier names a new, empty one
     return Response(status_code=204)
 
 

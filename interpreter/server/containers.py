@@ -184,6 +184,7 @@ async def delete_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
     if live is not None:
         await d.manager.stop(live.id, reason="container deleted")
     d.manager.store.delete_container(container_id, d.tenant)
+    d.manager.store.forget_files(d.tenant, container_id)
     return {"id": container_id, "object": "container.deleted", "deleted": True}
 
 
