@@ -6,6 +6,7 @@ import ast
 import base64
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +19,10 @@ from ..results import Execution
 from .metrics import Metrics
 
 __all__ = ["Deps", "deps", "iso", "python_result", "stderr_with_error"]
+
+_NUMPY_SCALAR = re.compile(
+    r"^np\.(?:u?int\d+|float\d+|complex\d+|str_|bytes_)\((.*)\)$|^np\.(True|False)_$"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ def json_value(data: dict[str, Any]) -> Any:
     text = data.get("text/plain")
     if not isinstance(text, str):
         return None
+    scalar = _NUMPY_SCALAR.match(text)  # numpy 2 reprs: np.int64(1), np.True_
+    if scalar:
+        text = scalar.group(1) or scalar.group(2)
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):

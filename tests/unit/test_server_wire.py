@@ -137,6 +137,10 @@ def test_keys_from_env_and_generated_file(tmp_path: Path) -> None:
         ("array([1, 2])", "array([1, 2])"),
         ("{1, 2}", "{1, 2}"),  # a set is not JSON: its repr
         ("True", True),
+        ("np.int64(1)", 1),
+        ("np.float64(2.5)", 2.5),
+        ("np.float64(nan)", "nan"),
+        ("np.True_", True),
     ],
 )
 def test_result_typing(plain: str, value: object) -> None:
