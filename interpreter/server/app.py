@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -22,6 +22,7 @@ from ..config import Settings
 from ..manager import SessionManager
 from . import azure, containers, openai_files, problems
 from .auth import AuthMiddleware, KeyRing, load_keys
+from .mcp import create_mcp, http_route
 from .metrics import Metrics
 from .running import ClientGone
 from .uploads import cleanup_tmp
@@ -39,7 +40,12 @@ class BodyLimit:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_upload(scope) or scope["method"] in ("GET", "HEAD"):
+        if (
+            scope["type"] != "http"
+            or _is_upload(scope)
+            or scope["method"] in ("GET", "HEAD")
+            or scope["path"] == "/mcp"  # MCP has its own request limit
+        ):
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers", [])).get(b"content-length")
@@ -81,6 +87,7 @@ def create_app(
     settings = manager.settings if manager is not None else (settings or Settings.from_env())
     ring = keys or load_keys(settings)
     metrics = Metrics()
+    mcp = create_mcp(lambda: app.state.manager)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +99,8 @@ def create_app(
         metrics.watch(m)
         await anyio.to_thread.run_sync(cleanup_tmp, m.files.blobs / "tmp")
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             if own:
                 await m.close()  # sandboxes keep running: a restarted service re-attaches
@@ -137,6 +145,7 @@ def create_app(
     async def metrics_route() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    app.router.routes.append(http_route(mcp))  # exactly /mcp (a mount would redirect)
     app.include_router(openai_files.router)
     app.include_router(containers.router)
     app.include_router(azure.router, prefix=azure.POOL_PREFIX)
@@ -146,5 +155,3 @@ def create_app(
     app.add_middleware(AuthMiddleware, ring=lambda: ring, refuse=problems.refuse)
     return app
 
-
-_ = suppress
