@@ -69,9 +69,10 @@ class SessionManager:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def open(self) -> None:
+    async def open(self, sweep: bool = True) -> None:
         """Sweep what earlier processes left behind and start the reaper."""
-        await self.sweep()
+        if sweep:
+            await self.sweep()
         if self._use_reaper and self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever(), name="lci-reaper")
 

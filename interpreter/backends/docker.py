@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio.to_thread
 import docker
 import docker.errors
+import requests
 from docker.types import Mount as DockerMount
 
 from ..errors import BackendError, EngineUnavailable, ImageNotFound
@@ -36,7 +37,7 @@ def translate(exc: Exception, image: str | None = None) -> Exception:
         return ImageNotFound(image)
     if isinstance(exc, docker.errors.APIError):
         return BackendError(f"Docker engine error: {exc.explanation or exc}")
-    if isinstance(exc, docker.errors.DockerException):
+    if isinstance(exc, (docker.errors.DockerException, requests.exceptions.ConnectionError)):
         return EngineUnavailable(str(exc))
     return exc
 
@@ -44,7 +45,7 @@ def translate(exc: Exception, image: str | None = None) -> Exception:
 async def _call(fn: Callable[..., T], *args: Any, image: str | None = None, **kw: Any) -> T:
     try:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kw))
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
         raise translate(exc, image) from exc
 
 

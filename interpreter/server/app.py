@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..config import Settings
+from ..errors import BackendError
 from ..manager import SessionManager
 from . import azure, containers, openai_files, problems
 from .auth import AuthMiddleware, KeyRing, load_keys
@@ -87,14 +88,18 @@ def create_app(
     settings = manager.settings if manager is not None else (settings or Settings.from_env())
     ring = keys or load_keys(settings)
     metrics = Metrics()
-    mcp = create_mcp(lambda: app.state.manager)
+    mcp = create_mcp(lambda: app.state.manager, observe=metrics.observe)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = manager is None
         m = manager or SessionManager(settings)
         if own:
-            await m.open()
+            try:
+                await m.open()
+            except BackendError as exc:  # serve anyway: /healthz and 503s say what is wrong
+                log.warning("starting without the sandbox engine: %s", exc)
+                await m.open(sweep=False)
         app.state.manager = m
         metrics.watch(m)
         await anyio.to_thread.run_sync(cleanup_tmp, m.files.blobs / "tmp")
@@ -154,4 +159,3 @@ def create_app(
     app.add_middleware(BodyLimit, limit=6 * settings.max_code_bytes + 64 * 1024)
     app.add_middleware(AuthMiddleware, ring=lambda: ring, refuse=problems.refuse)
     return app
-

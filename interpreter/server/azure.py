@@ -64,6 +64,17 @@ class ExecutionRequest(BaseModel):
 async def _session(d: Deps, identifier: str) -> Session:
     if any(ord(c) < 32 for c in identifier):
         raise ApiError(400, "The identifier contains control characters.", param="identifier")
+    container = d.manager.store.get_container(identifier, d.tenant)
+    if container is not None:  # an OpenAI-face container: it keeps its settings and expiry
+        session = await d.manager.find(identifier, owner=d.tenant)
+        if session is None:
+            raise ApiError(
+                400,
+                f"Container {identifier} has expired; an expired container stays expired."
+                " Create a new one or use another identifier.",
+                "ContainerExpired",
+            )
+        return session
     return await d.manager.session(identifier, owner=d.tenant)
 
 
@@ -329,4 +340,3 @@ async def list_sessions(d: Deps = deps) -> dict[str, Any]:
             }
         )
     return {"sessions": sessions, "nextLink": None}
-

@@ -86,8 +86,13 @@ class _Server(FastMCP[Any]):
 class _Tools:
     """The tools; their docstrings are the descriptions a model reads."""
 
-    def __init__(self, get_manager: Callable[[], SessionManager]) -> None:
+    def __init__(
+        self,
+        get_manager: Callable[[], SessionManager],
+        observe: Callable[[Execution], None] | None = None,
+    ) -> None:
         self.manager = get_manager
+        self.observe = observe  # the service's metrics
 
     async def execute_python(
         self, code: str, ctx: Context, session: str = "default", timeout: Timeout = None
@@ -109,6 +114,8 @@ class _Tools:
         with _edge():
             sess = await manager.session(session, owner=owner)
             exe = await sess.execute(code, timeout=timeout)
+            if self.observe is not None:
+                self.observe(exe)
             content: list[ContentBlock] = [TextContent(type="text", text=_report(exe))]
             for file_id in exe.images:
                 info, data = await self.stored(ctx, file_id)
@@ -212,13 +219,14 @@ def create_mcp(
     *,
     stateless: bool = False,
     max_request_bytes: int = 48 * 1024**2,
+    observe: Callable[[Execution], None] | None = None,
 ) -> FastMCP[Any]:
     """The MCP server. ``get_manager`` is called on each request (the service opens its
     manager in its lifespan, after this is built). Over HTTP the endpoint is exactly
     ``/mcp``: add ``http_route(server)`` to the app and run ``server.session_manager.run()``
     in its lifespan."""
     _quiet_sdk()
-    tools = _Tools(get_manager)
+    tools = _Tools(get_manager, observe)
     server = _Server(
         tools,
         name="lci",

@@ -22,7 +22,6 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from ..errors import FileTooLarge
 from .problems import ApiError
 
 __all__ = ["Upload", "cleanup_tmp", "receive_upload"]
@@ -184,7 +183,13 @@ async def receive_upload(
     parts.finish()
     if parts.too_large:
         parts.upload.discard()
-        raise FileTooLarge(parts.upload.filename or "the upload", parts.upload.size, limit)
+        what = repr(parts.upload.filename) if parts.upload.filename else "The upload"
+        raise ApiError(
+            413,
+            f"{what} is over the upload limit of {limit} bytes (LCI_MAX_UPLOAD_BYTES).",
+            "file_too_large",
+            "file",
+        )
     if parts.upload.tmp is None:
         raise ApiError(400, f"The multipart body has no '{file_field}' part.", param=file_field)
     return parts.upload

@@ -50,7 +50,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path, image: str, env: dict[str, str] | None = None) -> LiveServer:
+def start_server(
+    home: Path, image: str, env: dict[str, str] | None = None, healthy: bool = True
+) -> LiveServer:
+    """Start ``lci serve``; wait until /healthz says ok (or, unless ``healthy``, answers)."""
     port = free_port()
     log = home / "serve.log"
     full_env = {
@@ -72,7 +75,8 @@ def start_server(home: Path, image: str, env: dict[str, str] | None = None) -> L
         if proc.poll() is not None:
             raise RuntimeError(f"lci serve exited: {log.read_text()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+            status = httpx.get(f"{server.url}/healthz", timeout=2).status_code
+            if status == 200 or not healthy:
                 return server
         except httpx.HTTPError:
             pass

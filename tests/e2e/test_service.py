@@ -390,3 +390,48 @@ def test_container_expiry_follows_expires_after(
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "container_expired"
     assert "create a new container" in refused.json()["error"]["message"]
+
+
+def test_an_expired_container_stays_expired_on_the_azure_face(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    cid = container(http, "expiring")
+    from interpreter.store import Store
+
+    store = Store(live_server.home / "lci.db")
+    rec = store.live_session_for("alice", cid)
+    assert rec is not None
+    store.update_session(rec.id, last_activity=rec.last_activity - 10_000)
+    store.close()
+    subprocess.run(
+        [sys.executable, "-m", "interpreter", "sessions", "sweep"],
+        env={**os.environ, "LCI_HOME": str(live_server.home)},
+        check=True,
+        capture_output=True,
+    )
+    r = http.post(f"/code/execute?identifier={cid}&{ACA}", json={"properties": {"code": "1"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "ContainerExpired"
+    assert http.get(f"/v1/containers/{cid}").json()["status"] == "expired"
+
+
+def test_engine_down_is_503_not_500(sandbox_image: str) -> None:
+    home = Path(f"/tmp/lci-d-{uuid.uuid4().hex[:8]}")
+    home.mkdir()
+    _HOMES.append(Settings(home=home, image=sandbox_image))
+    # an engine address where nothing answers: the service starts, then reports it
+    env = {"DOCKER_HOST": f"unix://{home}/no.sock"}
+    server = start_server(home, sandbox_image, env=env, healthy=False)
+    try:
+        health = httpx.get(f"{server.url}/healthz")
+        assert health.status_code == 503 and health.json()["engine"].startswith("error")
+        with httpx.Client(base_url=server.url, headers=server.headers(), timeout=30) as http:
+            r = http.post("/v1/containers", json={"name": "x"})
+            assert r.status_code == 503 and "Traceback" not in r.text
+            assert r.json()["error"]["message"]
+            a = http.post(
+                f"/code/execute?identifier=x-{uuid.uuid4()}&{ACA}",
+                json={"properties": {"code": "1"}},
+            )
+            assert a.status_code == 503 and a.json()["error"]["code"] == "ServiceUnavailable"
+    finally:
+        stop_server(server)

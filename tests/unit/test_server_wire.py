@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from interpreter import Settings
-from interpreter.errors import ConfigError, FileTooLarge
+from interpreter.errors import ConfigError
 from interpreter.server.auth import load_keys
 from interpreter.server.common import json_value
 from interpreter.server.pages import page
@@ -24,8 +24,6 @@ def upload_app(tmp: Path, limit: int) -> Starlette:
     async def handler(request: Request) -> JSONResponse:
         try:
             up = await receive_upload(request, tmp, limit)
-        except FileTooLarge as exc:
-            return JSONResponse({"error": str(exc)}, status_code=413)
         except ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         assert up.tmp is not None
@@ -98,7 +96,10 @@ async def test_chunked_body_and_limits(post) -> None:  # type: ignore[no-untyped
             yield body[i : i + 700]
 
     over = await post(limit=1000, content=chunks(), headers={"content-type": ctype})
-    assert over.status_code == 413 and "limit of 1000 bytes" in over.json()["error"]
+    assert (
+        over.status_code == 413
+        and "limit of 1000 bytes (LCI_MAX_UPLOAD_BYTES)" in over.json()["error"]
+    )
     ok = await post(limit=10_000, content=chunks(), headers={"content-type": ctype})
     assert ok.status_code == 200 and ok.json()["size"] == 5000
 
