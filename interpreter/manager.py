@@ -106,6 +106,9 @@ class SessionManager:
         if self._closed:
             raise SessionClosed("manager")
         thread_id = thread_id or "thread_" + secrets.token_hex(8)
+        cached = self._cached(owner, thread_id)
+        if cached is not None and not file_ids:
+            return cached
         async with self._thread_lock(owner, thread_id):
             session = await self._live(owner, thread_id)
             if session is None:
@@ -119,8 +122,19 @@ class SessionManager:
         """The live session of ``thread_id`` if there is one; never starts a sandbox."""
         if self._closed:
             raise SessionClosed("manager")
+        cached = self._cached(owner, thread_id)
+        if cached is not None:
+            return cached
         async with self._thread_lock(owner, thread_id):
             return await self._live(owner, thread_id)
+
+    def _cached(self, owner: str, thread_id: str) -> Session | None:
+        """The fast path: a session this manager holds whose record is still live."""
+        for s in self._sessions.values():
+            if s.owner == owner and s.thread_id == thread_id and not s.closed:
+                rec = self.store.get_session(s.id)
+                return s if rec is not None and rec.state.live else None
+        return None
 
     async def get(self, session_id: str) -> Session:
         """A live session by its id (``sess_...``)."""

@@ -32,4 +32,5 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         log_level="info",
         timeout_graceful_shutdown=10,
         server_header=False,
+        access_log=False,  # one line per request costs more than the rest of the HTTP work
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from ..catalog import SandboxFile
@@ -111,26 +111,28 @@ def _mime(name: str) -> str:
 # -- execution ----------------------------------------------------------------------
 
 
-@router.post("/code/execute", summary="Run Python (legacy dialect)")
+@router.post("/code/execute", summary="Run Python (legacy dialect)", response_model=None)
 async def code_execute(
     body: ExecuteRequest, request: Request, identifier: str = Identifier, d: Deps = deps
-) -> dict[str, Any]:
+) -> JSONResponse:
     props = body.properties
     check_code(props.code, d.settings.max_code_bytes, "properties.code")
     session = await _session(d, identifier)
     exe = await execute(request, session, props.code, _timeout(props.timeoutInSeconds), d.metrics)
     result = await python_result(d, exe)
-    return {
-        "$id": "1",
-        "properties": {
-            "$id": "2",
-            "status": "Success" if exe.ok else "Failure",
-            "stdout": exe.stdout,
-            "stderr": stderr_with_error(exe),
-            "result": "" if result is None else result,
-            "executionTimeInMilliseconds": exe.duration_ms,
-        },
-    }
+    return JSONResponse(
+        {
+            "$id": "1",
+            "properties": {
+                "$id": "2",
+                "status": "Success" if exe.ok else "Failure",
+                "stdout": exe.stdout,
+                "stderr": stderr_with_error(exe),
+                "result": "" if result is None else result,
+                "executionTimeInMilliseconds": exe.duration_ms,
+            },
+        }
+    )
 
 
 @router.post("/executions", summary="Run Python code or a shell command (new dialect)")

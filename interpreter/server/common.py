@@ -33,7 +33,7 @@ class Deps:
     tenant: str
 
 
-def _deps(request: Request) -> Deps:
+async def _deps(request: Request) -> Deps:  # async: no thread-pool hop
     state = request.app.state
     return Deps(state.manager, state.manager.settings, state.metrics, request.state.tenant)
 

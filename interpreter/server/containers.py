@@ -14,7 +14,7 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import SandboxFile
@@ -323,7 +323,7 @@ async def create_execution(
             render_error,
         )
     exe = await execute(request, session, body.code, body.timeout, d.metrics)
-    return execution_view(container_id, exe)
+    return JSONResponse(execution_view(container_id, exe))  # skips jsonable_encoder
 
 
 _ = is_openai

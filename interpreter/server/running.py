@@ -46,21 +46,31 @@ def check_code(code: str, limit: int, param: str = "code") -> None:
 async def execute(
     request: Request, session: Session, code: str, timeout: float | None, metrics: Metrics
 ) -> Execution:
-    result: list[Execution] = []
-    async with anyio.create_task_group() as tg:
+    """Run ``code``; if the client disconnects first, cancel it (which interrupts the
+    kernel) and raise ClientGone."""
+    host = asyncio.current_task()
+    assert host is not None
+    gone = False
 
-        async def watch() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            tg.cancel_scope.cancel()
+    async def watch() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        host.cancel()
 
-        tg.start_soon(watch)
-        result.append(await session.execute(code, timeout))
-        tg.cancel_scope.cancel()
-    if not result:
-        raise ClientGone
-    metrics.observe(result[0])
-    return result[0]
+    watcher = asyncio.ensure_future(watch())
+    try:
+        exe = await session.execute(code, timeout)
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        host.uncancel()
+        raise ClientGone from None
+    finally:
+        watcher.cancel()
+    metrics.observe(exe)
+    return exe
 
 
 def _sse(event: str, data: Any) -> bytes:
