@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -80,20 +78,6 @@ class Catalog:
             self.store.detach(self.owner, self.thread_id, gone)
         return found
 
-    def get(self, file_id: str) -> SandboxFile:
-        for f in self.list():
-            if f.file_id == file_id:
-                return f
-        raise NoSuchFile(file_id)
-
-    def find(self, name: str) -> SandboxFile:
-        """By name: ``a.csv``, ``/mnt/data/a.csv`` or ``dir/a.csv``."""
-        rel = sanitize_filename(name)
-        for f in self.list():
-            if f.path == rel:
-                return f
-        raise NoSuchFile(f"{MOUNT}/{rel}")
-
     def put(self, name: str, info: FileInfo, source: str = USER) -> SandboxFile:
         """Place a stored file at ``name`` (overwriting) and index it."""
         rel = sanitize_filename(name)
@@ -132,18 +116,6 @@ class Catalog:
             mtime_ns=st.mtime_ns,
             source=ASSISTANT,
         )
-
-    @contextmanager
-    def open(self, name: str) -> Iterator[int]:
-        """A read-only fd of the file as it is now in /mnt/data."""
-        if self.workspace is None:
-            raise NoSuchFile(name)
-        rel = sanitize_filename(name)
-        try:
-            with self.workspace.open_regular(rel) as fd:
-                yield fd
-        except OSError:
-            raise NoSuchFile(f"{MOUNT}/{rel}") from None
 
     # -- helpers ------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from ..catalog import SandboxFile
+from ..files import guess_mime
 from ..session import Session
-from ..workspace import MOUNT
+from ..workspace import MOUNT, sanitize_filename
 from . import shell
-from .common import Deps, deps, iso, python_result, stderr_with_error
+from .common import Deps, blob_response, deps, iso, python_result, stderr_with_error
 from .problems import ApiError
 from .running import check_code, execute
 from .uploads import receive_upload
@@ -94,18 +95,12 @@ def _item(f: SandboxFile, n: int = 0) -> dict[str, Any]:
         "$id": str(n + 2),
         "name": f.path,
         "type": "File",
-        "contentType": _mime(name),
+        "contentType": guess_mime(name),
         "sizeInBytes": f.bytes,
         "lastModifiedAt": modified,
         "directory": directory,
         "properties": {"filename": f.path, "size": f.bytes, "lastModifiedTime": modified},
     }
-
-
-def _mime(name: str) -> str:
-    from ..files import guess_mime
-
-    return guess_mime(name)
 
 
 # -- execution ----------------------------------------------------------------------
@@ -202,15 +197,8 @@ async def _upload(request: Request, d: Deps, identifier: str, folder: str) -> Sa
             raise ApiError(400, "The 'file' part has no filename.", param="file")
         if folder and not name.startswith("/"):
             name = f"{folder.strip('/')}/{name}"
-        from ..workspace import sanitize_filename
-
         rel = sanitize_filename(name)
-        assert up.tmp is not None
-        d.manager.files.adopt(up.tmp, up.sha256)
-        up.tmp = None
-        info = d.manager.files.record(
-            rel.rsplit("/", 1)[-1], up.sha256, up.size, "assistants", d.tenant, thread_id=identifier
-        )
+        info = up.keep(d.manager.files, rel.rsplit("/", 1)[-1], "assistants", d.tenant, identifier)
         return await session.put_file(rel, info.id)
     finally:
         up.discard()
@@ -260,8 +248,6 @@ async def files_list(
 
 async def _find(d: Deps, identifier: str, name: str) -> SandboxFile:
     session = await _session(d, identifier)
-    from ..workspace import sanitize_filename
-
     rel = sanitize_filename(name)
     for f in await session.list_files():
         if f.path == rel:
@@ -270,12 +256,7 @@ async def _find(d: Deps, identifier: str, name: str) -> SandboxFile:
 
 
 def _download(d: Deps, f: SandboxFile) -> FileResponse:
-    info = d.manager.files.info(f.file_id, d.tenant)
-    return FileResponse(
-        d.manager.files.blob_path(info.sha256),
-        media_type="application/octet-stream",
-        filename=f.path.rsplit("/", 1)[-1],
-    )
+    return blob_response(d, d.manager.files.info(f.file_id, d.tenant), "application/octet-stream")
 
 
 @router.get("/files/content/{name:path}", summary="Download a file (legacy dialect)")

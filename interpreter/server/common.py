@@ -12,13 +12,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.responses import FileResponse
 
 from ..config import Settings
 from ..manager import SessionManager
-from ..results import Execution
+from ..results import Execution, FileInfo
 from .metrics import Metrics
 
-__all__ = ["Deps", "deps", "iso", "python_result", "stderr_with_error"]
+__all__ = ["Deps", "blob_response", "deps", "iso", "python_result", "stderr_with_error"]
 
 _NUMPY_SCALAR = re.compile(
     r"^np\.(?:u?int\d+|float\d+|complex\d+|str_|bytes_)\((.*)\)$|^np\.(True|False)_$"
@@ -39,6 +40,15 @@ async def _deps(request: Request) -> Deps:  # async: no thread-pool hop
 
 
 deps: Any = Depends(_deps)
+
+
+def blob_response(d: Deps, info: FileInfo, media_type: str | None = None) -> FileResponse:
+    """A stored file's bytes, streamed from its blob."""
+    return FileResponse(
+        d.manager.files.blob_path(info.sha256),
+        media_type=media_type or info.mime_type,
+        filename=info.filename,
+    )
 
 
 def iso(ts: float) -> str:

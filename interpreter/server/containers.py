@@ -24,9 +24,9 @@ from ..results import Execution
 from ..session import Session
 from ..store import ContainerRecord
 from ..workspace import sanitize_filename
-from .common import Deps, deps
+from .common import Deps, blob_response, deps
 from .pages import page
-from .problems import ApiError, is_openai
+from .problems import ApiError
 from .running import check_code, execute, stream
 from .uploads import receive_upload
 
@@ -239,16 +239,8 @@ async def create_container_file(
     up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
     try:
         rel = sanitize_filename((up.filename or "").strip() or "upload")
-        assert up.tmp is not None
-        d.manager.files.adopt(up.tmp, up.sha256)
-        up.tmp = None
-        info = d.manager.files.record(
-            rel.rsplit("/", 1)[-1],
-            up.sha256,
-            up.size,
-            "assistants",
-            d.tenant,
-            thread_id=container_id,
+        info = up.keep(
+            d.manager.files, rel.rsplit("/", 1)[-1], "assistants", d.tenant, container_id
         )
         placed = await session.put_file(rel, info.id)
     finally:
@@ -278,10 +270,7 @@ async def retrieve_container_file(
 @router.get("/{container_id}/files/{file_id}/content", summary="Download a container file")
 async def container_file_content(container_id: str, file_id: str, d: Deps = deps) -> FileResponse:
     f = await _file(d, container_id, file_id)
-    info = await d.manager.files.get(f.file_id, d.tenant)
-    return FileResponse(
-        d.manager.files.blob_path(info.sha256), media_type=info.mime_type, filename=info.filename
-    )
+    return blob_response(d, await d.manager.files.get(f.file_id, d.tenant))
 
 
 @router.delete("/{container_id}/files/{file_id}", summary="Delete a container file")
@@ -324,6 +313,3 @@ async def create_execution(
         )
     exe = await execute(request, session, body.code, body.timeout, d.metrics)
     return JSONResponse(execution_view(container_id, exe))  # skips jsonable_encoder
-
-
-_ = is_openai

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from ..results import FileInfo
 from ..workspace import sanitize_filename
-from .common import Deps, deps
+from .common import Deps, blob_response, deps
 from .pages import page
 from .problems import ApiError
 from .uploads import receive_upload
@@ -59,11 +59,7 @@ async def create_file(request: Request, d: Deps = deps) -> dict[str, Any]:
                 param="purpose",
             )
         name = sanitize_filename((up.filename or "").rsplit("/", 1)[-1] or "upload")
-        assert up.tmp is not None
-        d.manager.files.adopt(up.tmp, up.sha256)
-        up.tmp = None
-        info = d.manager.files.record(name, up.sha256, up.size, purpose, d.tenant)
-        return file_object(info)
+        return file_object(up.keep(d.manager.files, name, purpose, d.tenant))
     finally:
         up.discard()
 
@@ -89,10 +85,7 @@ async def retrieve_file(file_id: str, d: Deps = deps) -> dict[str, Any]:
 
 @router.get("/files/{file_id}/content", summary="Download a file's contents")
 async def file_content(file_id: str, d: Deps = deps) -> FileResponse:
-    info = await d.manager.files.get(file_id, d.tenant)
-    return FileResponse(
-        d.manager.files.blob_path(info.sha256), media_type=info.mime_type, filename=info.filename
-    )
+    return blob_response(d, await d.manager.files.get(file_id, d.tenant))
 
 
 @router.delete("/files/{file_id}", summary="Delete a file")

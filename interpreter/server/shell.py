@@ -7,8 +7,6 @@ Its exit code comes back as a display bundle of our own MIME type.
 
 from __future__ import annotations
 
-import json
-
 from ..results import Execution
 from .common import stderr_with_error
 
@@ -47,6 +45,3 @@ def outcome(exe: Execution) -> tuple[int | str, str, str]:
             return value["code"], exe.stdout, exe.stderr
     # no exit code: interrupted, timed out or the kernel died
     return 124 if exe.status.value == "timeout" else 1, exe.stdout, stderr_with_error(exe)
-
-
-_ = json

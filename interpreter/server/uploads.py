@@ -22,6 +22,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from ..files import FileStore
+from ..results import FileInfo
 from .problems import ApiError
 
 __all__ = ["Upload", "cleanup_tmp", "receive_upload"]
@@ -39,6 +41,20 @@ class Upload:
     size: int = 0
     sha256: str = ""
     tmp: Path | None = None  # the bytes; the caller adopts or discards it
+
+    def keep(
+        self,
+        files: FileStore,
+        name: str,
+        purpose: str,
+        owner: str,
+        thread_id: str | None = None,
+    ) -> FileInfo:
+        """Store the received bytes as file ``name``: the temporary file becomes its blob."""
+        assert self.tmp is not None, "nothing received to keep"
+        files.adopt(self.tmp, self.sha256)
+        self.tmp = None
+        return files.record(name, self.sha256, self.size, purpose, owner, thread_id=thread_id)
 
     def discard(self) -> None:
         if self.tmp is not None:
