@@ -76,6 +76,11 @@ ensure_image() {
     "$VENV/bin/lci" image build
 }
 
+ensure_browser() {
+    # the web inspector's end-to-end tests drive Debian's Chromium (no browser download)
+    command -v chromium >/dev/null || apt_install chromium
+}
+
 ensure_venv
 ensure_docker
 ensure_image
@@ -83,6 +88,7 @@ ensure_image
 case "$1" in
     test)
         shift
+        ensure_browser
         exec "$VENV/bin/pytest" "$@"
         ;;
     *)

@@ -151,14 +151,20 @@ class Store:
 
     def ping(self) -> None:
         """Raise if the database cannot be read."""
-        self._all("SELECT count(*) FROM sessions")
+        self.query("SELECT count(*) FROM sessions")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    def ensure_schema(self, sql: str) -> None:
+        """Create tables another module keeps in this database (``CREATE ... IF NOT EXISTS``)."""
+        with self._lock:
+            self._db.executescript(sql)
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``); rolled back if the block raises."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -168,7 +174,8 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
-    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Every row of one read statement."""
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -176,7 +183,7 @@ class Store:
 
     def add_file(self, info: FileInfo, owner: str = "") -> None:
         cols = [f.name for f in fields(FileInfo)]
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 f"INSERT INTO files (owner, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
                 (owner, *(getattr(info, c) for c in cols)),
@@ -186,18 +193,18 @@ class Store:
         sql, args = "SELECT * FROM files WHERE id = ?", [file_id]
         if owner is not None:
             sql, args = sql + " AND owner = ?", [file_id, owner]
-        rows = self._all(sql, tuple(args))
+        rows = self.query(sql, tuple(args))
         return _file(rows[0]) if rows else None
 
     def list_files(self, owner: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
         where, args = _where(owner=owner, thread_id=thread_id)
         return [
-            _file(r) for r in self._all(f"SELECT * FROM files{where} ORDER BY created_at", args)
+            _file(r) for r in self.query(f"SELECT * FROM files{where} ORDER BY created_at", args)
         ]
 
     def delete_file(self, file_id: str) -> str | None:
         """Forget a file; return its sha256 when no other file shares the blob."""
-        with self._tx() as db:
+        with self.transaction() as db:
             row = db.execute("SELECT sha256 FROM files WHERE id = ?", (file_id,)).fetchone()
             if row is None:
                 return None
@@ -222,7 +229,7 @@ class Store:
         """Record that ``path`` in the thread's /mnt/data holds ``file_id`` (``source``:
         ``user`` placed it, ``assistant`` code made it); size and mtime tell later
         listings whether the file changed since."""
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO thread_files"
                 " (owner, thread_id, path, file_id, size, mtime_ns, source)"
@@ -231,7 +238,7 @@ class Store:
             )
 
     def detach(self, owner: str, thread_id: str, path: str) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "DELETE FROM thread_files WHERE owner = ? AND thread_id = ? AND path = ?",
                 (owner, thread_id, path),
@@ -239,14 +246,14 @@ class Store:
 
     def forget_files(self, owner: str, thread_id: str) -> None:
         """The thread's /mnt/data starts empty next time (stored files stay in the store)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "DELETE FROM thread_files WHERE owner = ? AND thread_id = ?", (owner, thread_id)
             )
 
     def thread_index(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
         """Every known file of the thread's /mnt data, by relative path."""
-        rows = self._all(
+        rows = self.query(
             "SELECT path, file_id, size, mtime_ns, source FROM thread_files"
             " WHERE owner = ? AND thread_id = ? ORDER BY path",
             (owner, thread_id),
@@ -254,7 +261,7 @@ class Store:
         return {r[0]: IndexEntry(r[1], r[2], r[3], r[4]) for r in rows}
 
     def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
-        rows = self._all(
+        rows = self.query(
             "SELECT path, file_id FROM thread_files"
             " WHERE owner = ? AND thread_id = ? ORDER BY path",
             (owner, thread_id),
@@ -268,18 +275,18 @@ class Store:
         values = [getattr(rec, c) for c in cols]
         values[cols.index("state")] = rec.state.value
         values[cols.index("connection")] = json.dumps(rec.connection)
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 values,
             )
 
     def get_session(self, session_id: str) -> SessionRecord | None:
-        rows = self._all("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        rows = self.query("SELECT * FROM sessions WHERE id = ?", (session_id,))
         return SessionRecord.from_row(rows[0]) if rows else None
 
     def live_session_for(self, owner: str, thread_id: str) -> SessionRecord | None:
-        rows = self._all(
+        rows = self.query(
             f"SELECT * FROM sessions WHERE owner = ? AND thread_id = ? AND state IN {LIVE}"
             " ORDER BY created_at DESC LIMIT 1",
             (owner, thread_id),
@@ -287,7 +294,7 @@ class Store:
         return SessionRecord.from_row(rows[0]) if rows else None
 
     def last_session_for(self, owner: str, thread_id: str) -> SessionRecord | None:
-        rows = self._all(
+        rows = self.query(
             "SELECT * FROM sessions WHERE owner = ? AND thread_id = ?"
             " ORDER BY created_at DESC LIMIT 1",
             (owner, thread_id),
@@ -300,18 +307,18 @@ class Store:
         where, args = _where(owner=owner)
         if live_only:
             where += (" AND" if where else " WHERE") + f" state IN {LIVE}"
-        rows = self._all(f"SELECT * FROM sessions{where} ORDER BY created_at", args)
+        rows = self.query(f"SELECT * FROM sessions{where} ORDER BY created_at", args)
         return [SessionRecord.from_row(r) for r in rows]
 
     def update_session(self, session_id: str, **changes: Any) -> None:
         if "state" in changes:
             changes["state"] = SessionState(changes["state"]).value
         sets = ", ".join(f"{k} = ?" for k in changes)
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*changes.values(), session_id))
 
     def touch_session(self, session_id: str, state: SessionState, executed: bool = False) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE sessions SET last_activity = ?, state = ?, executions = executions + ?"
                 f" WHERE id = ? AND state IN {LIVE}",
@@ -320,7 +327,7 @@ class Store:
 
     def threads_of(self, owner: str) -> list[str]:
         """Threads with a live session, newest first."""
-        rows = self._all(
+        rows = self.query(
             f"SELECT thread_id, MAX(created_at) AS c FROM sessions WHERE owner = ?"
             f" AND state IN {LIVE} GROUP BY thread_id ORDER BY c DESC",
             (owner,),
@@ -330,7 +337,7 @@ class Store:
     # -- containers (the OpenAI face's name for a thread with settings) ---------------
 
     def add_container(self, rec: ContainerRecord) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO containers (id, owner, name, created_at, idle_timeout, memory)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -338,14 +345,14 @@ class Store:
             )
 
     def get_container(self, container_id: str, owner: str) -> ContainerRecord | None:
-        rows = self._all(
+        rows = self.query(
             "SELECT * FROM containers WHERE id = ? AND owner = ? AND deleted_at IS NULL",
             (container_id, owner),
         )
         return ContainerRecord(**dict(rows[0])) if rows else None
 
     def list_containers(self, owner: str) -> list[ContainerRecord]:
-        rows = self._all(
+        rows = self.query(
             "SELECT * FROM containers WHERE owner = ? AND deleted_at IS NULL"
             " ORDER BY created_at, id",
             (owner,),
@@ -353,7 +360,7 @@ class Store:
         return [ContainerRecord(**dict(r)) for r in rows]
 
     def delete_container(self, container_id: str, owner: str) -> bool:
-        with self._tx() as db:
+        with self.transaction() as db:
             cur = db.execute(
                 "UPDATE containers SET deleted_at = ? WHERE id = ? AND owner = ?"
                 " AND deleted_at IS NULL",
@@ -363,7 +370,7 @@ class Store:
 
     def end_session(self, session_id: str, state: SessionState, reason: str) -> bool:
         """Mark a live session ended; False when it had already ended (another process won)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             cur = db.execute(
                 f"UPDATE sessions SET state = ?, ended_at = ?, end_reason = ?"
                 f" WHERE id = ? AND state IN {LIVE}",
