@@ -56,6 +56,16 @@ def _float(name: str, v: str) -> float:
     return f
 
 
+def _days(name: str, v: str) -> float:
+    try:
+        f = float(v)
+    except ValueError:
+        raise ConfigError(name, v, "a number of days") from None
+    if f < 0:
+        raise ConfigError(name, v, "0 (keep forever) or a positive number of days")
+    return f
+
+
 def _int(name: str, v: str) -> int:
     try:
         i = int(v)
@@ -87,6 +97,13 @@ _ENV: dict[str, tuple[str, object]] = {
     "api_keys": ("LCI_API_KEYS", lambda n, v: v),
     "host": ("LCI_HOST", lambda n, v: v),
     "port": ("LCI_PORT", _int),
+    "history_days": ("LCI_HISTORY_DAYS", _days),  # 0: keep forever
+    "model_base_url": ("LCI_MODEL_BASE_URL", lambda n, v: v.strip()),
+    "model_api_key": ("LCI_MODEL_API_KEY", lambda n, v: v.strip()),
+    "model_map": ("LCI_MODEL_MAP", lambda n, v: v),
+    "model_timeout": ("LCI_MODEL_TIMEOUT", _float),
+    "max_tool_calls": ("LCI_MAX_TOOL_CALLS", _int),
+    "run_expiry": ("LCI_RUN_EXPIRY", _float),
 }
 
 
@@ -114,6 +131,14 @@ class Settings:
     api_keys: str = ""  # "key1,key2" or "tenant:key,...": empty means LCI_HOME/api_keys
     host: str = "127.0.0.1"
     port: int = 8000
+    # Assistants runs: the chat-completions model behind them and their limits
+    model_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (empty: runs fail, saying so)
+    model_api_key: str = field(default="", repr=False)
+    model_map: str = ""  # "gpt-4o=llama3,*=qwen2.5": assistant model name -> served name
+    model_timeout: float = 300.0  # seconds for one chat-completions request
+    max_tool_calls: int = 20  # tool calls per run before it fails
+    run_expiry: float = 600.0  # a run expires this many seconds after creation
+    history_days: float = 30.0  # executions older than this are purged; 0 keeps them forever
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -22,6 +23,7 @@ from .backends.base import Backend, load_backend
 from .config import Settings
 from .errors import ImageNotFound, NoSuchSession, SessionClosed, SessionError
 from .files import FileStore
+from .history import History, Purged
 from .layout import LABEL, teardown
 from .locking import file_lock
 from .results import SessionState
@@ -45,6 +47,7 @@ class SessionManager:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.settings.db_path)
         self.files = FileStore(self.store, self.settings.blobs_dir, self.settings.max_upload_bytes)
+        self.history = History(self.store)
         self.backend = backend or load_backend(self.settings)
         self._context = zmq.asyncio.Context()
         self._sessions: dict[str, Session] = {}  # by session id
@@ -53,6 +56,8 @@ class SessionManager:
         self._reaper: asyncio.Task[None] | None = None
         self._image: str | None = None
         self._closed = False
+        self._cpu_seen: dict[str, tuple[float, int, float]] = {}  # last usage sample
+        self._purged_at = 0.0
         # observers of what happens (metrics): fn(event, fields); events are
         # "sandbox_started" and "session_ended" (fields: reason, state, reaped)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -154,6 +159,71 @@ class SessionManager:
             raise NoSuchSession(session_id)
         await self._end(rec, SessionState.EXPIRED, reason)
 
+    async def interrupt(self, session_id: str) -> None:
+        """Interrupt the code running in a session, whichever process runs it."""
+        rec = self._live_record(session_id)
+        cached = self._sessions.get(rec.id)
+        if cached is not None and cached.kc is not None:
+            await cached.interrupt()
+        elif rec.sandbox_id:
+            sandbox = await self.backend.attach(rec.sandbox_id)
+            await sandbox.send_signal(signal.SIGUSR1)  # the launcher passes SIGINT on
+
+    async def restart(self, session_id: str) -> None:
+        """A fresh kernel in the same sandbox: variables are lost, files are kept."""
+        rec = self._live_record(session_id)
+        session = self._sessions.get(rec.id)
+        if session is None or session.closed:
+            if rec.sandbox_id is None:
+                raise NoSuchSession(session_id)
+            session = self._wrap(rec, await self.backend.attach(rec.sandbox_id))
+            self._sessions[rec.id] = session
+        await session.restart()
+
+    def _live_record(self, session_id: str) -> SessionRecord:
+        rec = self.store.get_session(session_id)
+        if rec is None or not rec.state.live:
+            raise NoSuchSession(session_id)
+        return rec
+
+    async def usage(self, records: Iterable[SessionRecord]) -> dict[str, tuple[int, float]]:
+        """(memory bytes, CPU percent of one core) of each running session, measured now
+        (CPU over the time since the last call, or over a short sample)."""
+        live = [r for r in records if r.state.live and r.sandbox_id]
+        first = await self._sample(live)
+        if any(sid not in self._cpu_seen for sid in first):
+            await asyncio.sleep(0.25)
+            self._cpu_seen.update(first)
+            first = await self._sample(live)
+        out = {}
+        for sid, (t, memory, cpu) in first.items():
+            t0, _, cpu0 = self._cpu_seen.get(sid, (t, 0, cpu))
+            out[sid] = (memory, round(100 * (cpu - cpu0) / (t - t0), 1) if t > t0 else 0.0)
+        self._cpu_seen = dict(first)
+        return out
+
+    async def _sample(self, records: list[SessionRecord]) -> dict[str, tuple[float, int, float]]:
+        async def one(rec: SessionRecord) -> tuple[str, Any]:
+            assert rec.sandbox_id is not None
+            return rec.id, await (await self.backend.attach(rec.sandbox_id)).usage()
+
+        got = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
+        now = time.monotonic()
+        return {
+            sid: (now, u.memory, u.cpu_seconds)
+            for sid, u in (g for g in got if isinstance(g, tuple))
+            if u is not None
+        }
+
+    async def purge_history(self, days: float | None = None) -> Purged:
+        """Forget executions (and ended sessions) older than ``days`` (default
+        LCI_HISTORY_DAYS), with the output files only they held."""
+        purged = self.history.purge(self.settings.history_days if days is None else days)
+        for fid in purged.files:
+            with suppress(Exception):
+                await self.files.delete(fid)
+        return purged
+
     async def stop_all(self) -> int:
         recs = self.store.list_sessions(live_only=True)
         for rec in recs:
@@ -199,6 +269,7 @@ class SessionManager:
             files=self.files,
             context=self._context,
             renew=self._renew,
+            history=self.history,
             idle_timeout=idle_timeout or (previous.idle_timeout if previous else None),
             memory=memory or (previous.memory if previous else None),
         )
@@ -236,6 +307,7 @@ class SessionManager:
             files=self.files,
             context=self._context,
             renew=self._renew,
+            history=self.history,
         )
 
     async def image(self) -> str:
@@ -316,6 +388,7 @@ class SessionManager:
                 self.store.end_session(rec.id, SessionState.DEAD, "the sandbox was gone")
                 await teardown(None, rec)
                 dead += 1
+        self.history.settle()
         return {"reaped": reaped, "orphans_removed": orphans, "dead": dead}
 
     async def _remove(self, sandbox_id: str) -> None:
@@ -332,6 +405,10 @@ class SessionManager:
             await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
             with suppress(Exception):
                 await self.reap()
+            if self.settings.history_days and time.time() - self._purged_at > 3600:
+                self._purged_at = time.time()
+                with suppress(Exception):
+                    await self.purge_history()
 
     @asynccontextmanager
     async def _thread_lock(self, owner: str, thread_id: str) -> AsyncIterator[None]:

@@ -2,8 +2,10 @@
 
 No I/O here. ``OutputFold.feed(msg)`` takes the message dicts that jupyter_client
 returns and keeps what an Execution needs: log text (head and tail when long),
-images, rich results and the error. Text is also handed to an ``on_text`` callback
-as it arrives, so the caller can keep the complete log on disk and stream it.
+images, rich results and the error, and a ``transcript``: the outputs in the order
+they came (what a notebook cell shows), its stream text capped. Text is also handed
+to an ``on_text`` callback as it arrives, so the caller can keep the complete log on
+disk and stream it.
 """
 
 from __future__ import annotations
@@ -77,11 +79,16 @@ class OutputFold:
     logs: TextBuffer = field(init=False)
     stdout: TextBuffer = field(init=False)
     stderr: TextBuffer = field(init=False)
+    # ordered outputs: {"type": "stream", "name", "text"} | {"type": "image", "index", "mime"}
+    # | {"type": "execute_result" | "display_data", "data"} | {"type": "error", ...}
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    transcript_cut: int = 0  # stream characters left out of the transcript
 
     def __post_init__(self) -> None:
         self.logs = TextBuffer(self.max_chars)
         self.stdout = TextBuffer(self.max_chars)
         self.stderr = TextBuffer(self.max_chars)
+        self._stream_room = self.max_chars
 
     def feed(self, msg: dict[str, Any]) -> bool:
         """Take one iopub message; return True once the kernel is idle for our request."""
@@ -104,6 +111,7 @@ class OutputFold:
         name = "stderr" if content.get("name") == "stderr" else "stdout"
         text = content.get("text", "")
         (self.stderr if name == "stderr" else self.stdout).add(text)
+        self._transcribe_stream(name, text)
         self.note(name, text)
 
     def _on_execute_input(self, content: dict[str, Any]) -> None:
@@ -125,10 +133,23 @@ class OutputFold:
             evalue=strip_ansi(str(content.get("evalue", ""))),
             traceback=tb,
         )
+        self.transcript.append({"type": "error", **self.error.to_dict()})
         text = "\n".join(tb) if tb else f"{self.error.ename}: {self.error.evalue}"
         self.note("error", text.rstrip("\n") + "\n")
 
     # -- helpers --------------------------------------------------------------------
+
+    def _transcribe_stream(self, name: str, text: str) -> None:
+        """Keep the first ``max_chars`` of stream text in order; the log file has the rest."""
+        kept, self._stream_room = text[: self._stream_room], max(self._stream_room - len(text), 0)
+        self.transcript_cut += len(text) - len(kept)
+        if not kept:
+            return
+        last = self.transcript[-1] if self.transcript else None
+        if last is not None and last["type"] == "stream" and last["name"] == name:
+            last["text"] += kept
+        else:
+            self.transcript.append({"type": "stream", "name": name, "text": kept})
 
     def note(self, kind: str, text: str) -> None:
         """Add text to the logs (and hand it to on_text), as if the kernel had printed it."""
@@ -144,10 +165,13 @@ class OutputFold:
                     self.images.append((ext, base64.b64decode(data[mime])))
                 except (binascii.Error, ValueError):
                     continue
+                self.transcript.append(
+                    {"type": "image", "index": len(self.images) - 1, "mime": mime}
+                )
                 return
-        self.results.append(
-            {"type": kind, "data": data, "execution_count": content.get("execution_count")}
-        )
+        result = {"type": kind, "data": data, "execution_count": content.get("execution_count")}
+        self.results.append(result)
+        self.transcript.append(result)
         plain = data.get("text/plain")
         if isinstance(plain, str) and plain:
             self.note("result", plain + "\n")

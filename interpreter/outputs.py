@@ -21,7 +21,7 @@ from .messaging import OutputFold
 from .results import Execution, FileInfo, ProducedFile
 from .workspace import MOUNT, FileStat, Workspace
 
-__all__ = ["LogSpool", "OutputCollector", "cut_marker"]
+__all__ = ["LogSpool", "OutputCollector", "cut_marker", "transcript"]
 
 UNLIMITED = 1 << 62
 
@@ -38,6 +38,7 @@ class LogSpool:
         if self._f is None:
             self._f = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
         self._f.write(text)
+        self._f.flush()  # a follower (lci logs -f) tails this file while the code runs
         self.size += len(text)
 
     def close(self) -> None:
@@ -53,6 +54,26 @@ class LogSpool:
 def cut_marker(log_file_id: str | None) -> Callable[[int], str]:
     where = f"the complete log is file {log_file_id}" if log_file_id else "the log was cut"
     return lambda n: f"\n\n[... {n} characters cut here; {where} ...]\n\n"
+
+
+def transcript(
+    exe: Execution, fold: OutputFold, image_ids: list[str], note: Callable[[int], str]
+) -> list[dict[str, Any]]:
+    """The fold's ordered outputs with image file IDs, a cut marker, and the error the
+    host added (a timeout, a dead kernel) when the kernel sent none."""
+    items = []
+    for item in fold.transcript:
+        if item["type"] == "image":
+            items.append(
+                {"type": "image", "file_id": image_ids[item["index"]], "mime": item["mime"]}
+            )
+        else:
+            items.append(dict(item))
+    if fold.transcript_cut:
+        items.append({"type": "stream", "name": "stderr", "text": note(fold.transcript_cut)})
+    if exe.error is not None and not any(i["type"] == "error" for i in items):
+        items.append({"type": "error", **exe.error.to_dict()})
+    return items
 
 
 class OutputCollector:
@@ -86,10 +107,13 @@ class OutputCollector:
         exe.results, exe.execution_count = fold.results, fold.execution_count
         logs = fold.logs.value(note)
         exe.outputs = [{"type": "logs", "logs": logs}] if logs else []
+        image_ids = []
         for n, (ext, data) in enumerate(fold.images, 1):
             name = f"image-{exe.id[5:13]}-{n}.{ext}"
             info = await anyio.to_thread.run_sync(self._store_bytes, data, name, where)
             exe.outputs.append({"type": "image", "image": {"file_id": info.id}})
+            image_ids.append(info.id)
+        exe.transcript = transcript(exe, fold, image_ids, note)
         exe.files = await anyio.to_thread.run_sync(self._collect_files, before, where)
 
     def _store_spool(self, spool: LogSpool, exe_id: str, where: dict[str, str]) -> FileInfo:

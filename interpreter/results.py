@@ -93,6 +93,9 @@ class Execution:
     files: list[ProducedFile] = field(default_factory=list)
     error: ErrorInfo | None = None
     results: list[dict[str, Any]] = field(default_factory=list)  # rich mime bundles
+    # every output in the order it came, as a notebook cell shows it (see messaging.py);
+    # images as {"type": "image", "file_id", "mime"}
+    transcript: list[dict[str, Any]] = field(default_factory=list)
     stdout: str = ""  # cut like logs when long; the log file has everything
     stderr: str = ""
     log_file_id: str | None = None  # the complete stdout/stderr, never cut

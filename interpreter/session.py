@@ -30,6 +30,7 @@ from .catalog import Catalog, SandboxFile
 from .config import Settings, format_bytes
 from .errors import SessionClosed, SessionStartFailed
 from .files import FileStore
+from .history import History
 from .layout import PORTS, make_dirs, new_record, sandbox_spec, teardown
 from .locking import file_lock
 from .messaging import OutputFold
@@ -71,8 +72,10 @@ class Session:
         files: FileStore,
         context: zmq.asyncio.Context,
         renew: Callable[[Session], Awaitable[None]] | None = None,
+        history: History | None = None,
     ) -> None:
         self.settings, self.store, self.files = settings, store, files
+        self.history = history or History(store)
         self._context = context
         self._renew = renew
         self._lock = asyncio.Lock()
@@ -146,6 +149,7 @@ class Session:
         files: FileStore,
         context: zmq.asyncio.Context,
         renew: Callable[[Session], Awaitable[None]] | None = None,
+        history: History | None = None,
         idle_timeout: float | None = None,
         memory: int | None = None,
     ) -> Session:
@@ -169,6 +173,7 @@ class Session:
             files=files,
             context=context,
             renew=renew,
+            history=history,
         )
         try:
             await session.connect(settings.start_timeout)
@@ -264,6 +269,11 @@ class Session:
             if self._renew is None:
                 raise SessionClosed("session (it expired)")
             await self._renew(self)
+        elif self._ready and self._read_state().get("generation", 0) != self._generation:
+            self.notice = self.notice or (
+                "The kernel was restarted by another client: variables and imports are lost."
+            )
+            self._ready = False
         if not self._ready:
             await self.connect(self.settings.start_timeout)
 
@@ -286,6 +296,7 @@ class Session:
         self._touch(SessionState.BUSY)
         before = await anyio.to_thread.run_sync(self.workspace.scan)
         spool = LogSpool(self.files.blobs / "tmp")
+        self.history.started(exe, self.owner, spool.path)
         msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         fold = OutputFold(msg_id, self.settings.max_log_chars, on_text=_tee(spool, on_output))
         try:
@@ -293,6 +304,7 @@ class Session:
                 await self._collect(fold, started + timeout)
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):
+                    self.history.abandoned(exe.id, "the caller went away; the code was stopped")
                     await self._abandon(fold, spool)
                 raise
             reply = await self._reply(msg_id)
@@ -309,6 +321,7 @@ class Session:
         finally:
             exe.duration_ms = int((time.monotonic() - started) * 1000)
         await self.outputs.finish(exe, fold, spool, before)
+        self.history.finished(exe)
         self._touch(SessionState.IDLE, executed=True)
         return exe
 
@@ -428,6 +441,8 @@ class Session:
 
     async def restart(self) -> None:
         """Kill the kernel and start a fresh one in the same sandbox (state lost, files kept)."""
+        if not self._ready:  # not connected yet: the kernel to replace is the current one
+            self._generation = self._read_state().get("generation", 0)
         await self.sandbox.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + self.settings.start_timeout
         while self._read_state().get("generation", 0) == self._generation:

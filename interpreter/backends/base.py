@@ -21,7 +21,16 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Backend", "ExitInfo", "Mount", "Sandbox", "SandboxInfo", "SandboxSpec", "load_backend"]
+__all__ = [
+    "Backend",
+    "ExitInfo",
+    "Mount",
+    "Sandbox",
+    "SandboxInfo",
+    "SandboxSpec",
+    "Usage",
+    "load_backend",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,12 @@ class SandboxInfo:
     id: str
     labels: dict[str, str]
     running: bool
+
+
+@dataclass(frozen=True)
+class Usage:
+    memory: int  # bytes in use now
+    cpu_seconds: float  # CPU time used since the sandbox started
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,11 @@ class Sandbox(abc.ABC):
     @abc.abstractmethod
     async def cleanup(self) -> None:
         """Called last: free everything the sandbox held (container, its layer)."""
+
+    async def usage(self) -> Usage | None:
+        """Called by the inspector (lci sessions, /ui): memory and CPU used, or None if
+        the sandbox is not running or the backend cannot tell."""
+        return None
 
 
 class Backend(abc.ABC):

@@ -19,7 +19,8 @@ import requests
 from docker.types import Mount as DockerMount
 
 from ..errors import BackendError, EngineUnavailable, ImageNotFound
-from .base import Backend, ExitInfo, Sandbox, SandboxInfo, SandboxSpec
+from .base import Backend, ExitInfo, Sandbox, SandboxInfo, SandboxSpec, Usage
+from .cgroups import read_usage
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -104,6 +105,23 @@ class DockerSandbox(Sandbox):
             return ""
         raw = await _call(c.logs, tail=tail)
         return raw.decode("utf-8", "replace").strip()
+
+    async def usage(self) -> Usage | None:
+        return await _call(self._usage)
+
+    def _usage(self) -> Usage | None:
+        c = self._container()
+        state = {} if c is None else c.attrs.get("State", {})
+        if not state.get("Running"):
+            return None
+        read = read_usage(int(state.get("Pid") or 0))
+        if read is None:  # the engine runs elsewhere: ask it (slower)
+            stats = c.stats(stream=False, one_shot=True)  # type: ignore[union-attr]
+            mem = stats.get("memory_stats", {})
+            memory = mem.get("usage", 0) - mem.get("stats", {}).get("inactive_file", 0)
+            cpu_ns = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0)
+            read = (max(memory, 0), cpu_ns / 1e9)
+        return Usage(*read)
 
     async def cleanup(self) -> None:
         c = await _call(self._container)
