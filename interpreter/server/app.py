@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings
 from ..errors import BackendError
+from ..inspector import Inspector
 from ..manager import SessionManager
 from . import azure, containers, openai_files, problems
 from .auth import AuthMiddleware, KeyRing, load_keys
@@ -101,6 +102,7 @@ def create_app(
                 log.warning("starting without the sandbox engine: %s", exc)
                 await m.open(sweep=False)
         app.state.manager = m
+        app.state.inspector = Inspector(m)  # the /v1/lci routes and the /ui pages
         metrics.watch(m)
         await anyio.to_thread.run_sync(cleanup_tmp, m.files.blobs / "tmp")
         try:
