@@ -20,11 +20,24 @@ def test_env_is_read_through_the_mapping(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("var", "value"), [("LCI_MEMORY", "lots"), ("LCI_IDLE_TIMEOUT", "-1"), ("LCI_PIDS_LIMIT", "x")]
+    ("var", "value"),
+    [
+        ("LCI_MEMORY", "lots"),
+        ("LCI_IDLE_TIMEOUT", "-1"),
+        ("LCI_PIDS_LIMIT", "x"),
+        ("LCI_HISTORY_DAYS", "-1"),
+        ("LCI_HISTORY_DAYS", "a month"),
+    ],
 )
 def test_bad_values_name_the_variable(var, value):
     with pytest.raises(ConfigError, match=var):
         Settings.from_env({var: value})
+
+
+def test_history_retention_zero_keeps_forever():
+    assert Settings().history_days == 30
+    assert Settings.from_env({"LCI_HISTORY_DAYS": "0"}).history_days == 0
+    assert Settings.from_env({"LCI_HISTORY_DAYS": "0.5"}).history_days == 0.5
 
 
 def test_sizes():

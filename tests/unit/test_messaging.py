@@ -93,3 +93,28 @@ def test_text_buffer_keeps_head_and_tail():
 
 def test_strip_ansi():
     assert strip_ansi("\x1b[0;31mred\x1b[0m plain") == "red plain"
+
+
+def test_transcript_keeps_the_order_and_merges_stream_chunks():
+    img = base64.b64encode(PNG).decode()
+    fold, _ = run(
+        msg("stream", {"name": "stdout", "text": "a"}),
+        msg("stream", {"name": "stdout", "text": "b\n"}),
+        msg("display_data", {"data": {"image/png": img, "text/plain": "<Figure>"}}),
+        msg("stream", {"name": "stderr", "text": "warn\n"}),
+        msg("execute_result", {"execution_count": 1, "data": {"text/plain": "1"}}),
+        msg("error", {"ename": "E", "evalue": "v", "traceback": ["\x1b[31mtb\x1b[0m"]}),
+    )
+    assert fold.transcript == [
+        {"type": "stream", "name": "stdout", "text": "ab\n"},
+        {"type": "image", "index": 0, "mime": "image/png"},
+        {"type": "stream", "name": "stderr", "text": "warn\n"},
+        {"type": "execute_result", "data": {"text/plain": "1"}, "execution_count": 1},
+        {"type": "error", "ename": "E", "evalue": "v", "traceback": ["tb"]},
+    ]
+
+
+def test_transcript_stream_text_is_capped_and_the_cut_counted():
+    fold, _ = run(*(msg("stream", {"name": "stdout", "text": "x" * 400}) for _ in range(5)))
+    assert fold.transcript == [{"type": "stream", "name": "stdout", "text": "x" * 1000}]
+    assert fold.transcript_cut == 1000
