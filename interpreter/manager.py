@@ -398,6 +398,10 @@ class SessionManager:
 
     async def _reap_forever(self) -> None:
         while True:
+            if self.settings.history_days and time.time() - self._purged_at > 3600:
+                self._purged_at = time.time()  # on start, then hourly
+                with suppress(Exception):
+                    await self.purge_history()
             idle = min(
                 [r.idle_timeout for r in self.store.list_sessions(live_only=True)]
                 or [self.settings.idle_timeout]
@@ -405,10 +409,6 @@ class SessionManager:
             await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
             with suppress(Exception):
                 await self.reap()
-            if self.settings.history_days and time.time() - self._purged_at > 3600:
-                self._purged_at = time.time()
-                with suppress(Exception):
-                    await self.purge_history()
 
     @asynccontextmanager
     async def _thread_lock(self, owner: str, thread_id: str) -> AsyncIterator[None]:

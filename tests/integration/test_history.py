@@ -155,3 +155,18 @@ async def test_interrupt_and_restart_from_another_process(settings):
         assert "restarted by another client" in (after.notice or "")
         rec = runner.store.get_session(session.id)
         assert rec is not None and rec.state is SessionState.IDLE
+
+
+async def test_the_reaper_purges_by_itself(settings):
+    async with SessionManager(settings) as m:
+        session = await m.session("t-auto-purge")
+        old = await session.execute("print('old')")
+        with m.store.transaction() as db:
+            db.execute("UPDATE executions SET started_at = started_at - 40 * 86400")
+    # a long-lived manager (its reaper) purges when it starts, then hourly
+    async with SessionManager(settings) as m:
+        for _ in range(40):
+            if m.history.get(old.id) is None:
+                break
+            await asyncio.sleep(0.1)
+        assert m.history.get(old.id) is None
