@@ -1,6 +1,7 @@
 """``lci``: parse arguments, call the core, print. No business logic here.
 
-Exit codes: 0 ok; 1 the code raised; 2 usage or a local file error; 3 timeout; 4 the kernel died;
+Exit codes: 0 ok; 1 the code raised (or ``attach``: the session ended); 2 usage, an unknown
+or ended session id, or a local file error; 3 timeout; 4 the kernel died;
 5 lci itself failed (engine, image, configuration).
 """
 
@@ -8,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InterpreterError
+from . import cli_sessions
+from .display import table
+from .errors import InterpreterError, NoSuchSession
 from .manager import SessionManager
-from .results import Execution, ExecutionStatus, SessionState
+from .remote import SessionEnded
+from .results import Execution, ExecutionStatus
 
 EXIT = {
     ExecutionStatus.OK: 0,
@@ -82,24 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default: LCI_PORT or 8000)")
     sub.add_parser("mcp", help="serve the Model Context Protocol over stdio")
 
-    sessions = sub.add_parser("sessions", help="list sandbox sessions")
-    sessions.add_argument("--all", action="store_true", help="include ended sessions")
-    sessions.add_argument("--json", action="store_true")
-    ssub = sessions.add_subparsers(dest="sessions_cmd")
-    stop = ssub.add_parser("stop", help="stop a session and free its sandbox")
-    stop.add_argument("session_id")
-    ssub.add_parser("sweep", help="expire idle sessions, remove orphaned containers")
+    cli_sessions.add_parsers(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "image":
-            return cmd_image(args)
-        if args.command == "serve":
-            return cmd_serve(args)
-        return asyncio.run(COMMANDS[args.command](args))
+        done = COMMANDS[args.command](args)
+        return int(asyncio.run(done) if inspect.iscoroutine(done) else done)
+    except (NoSuchSession, SessionEnded) as exc:  # an id the user typed
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     except InterpreterError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ENGINE
@@ -176,7 +174,7 @@ async def cmd_files(args: argparse.Namespace) -> int:
                     (i.id, i.purpose, str(i.bytes), i.thread_id or "-", i.path or i.filename)
                     for i in infos
                 ]
-                print_table(("FILE", "PURPOSE", "BYTES", "THREAD", "NAME"), rows)
+                print(table(("FILE", "PURPOSE", "BYTES", "THREAD", "NAME"), rows))
             return 0
         info = await manager.files.get(args.file_id)
         data = await manager.files.content(args.file_id)
@@ -223,71 +221,11 @@ def cmd_image(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- sessions ----------------------------------------------------------------------
-
-
-async def cmd_sessions(args: argparse.Namespace) -> int:
-    async with SessionManager.from_env(reaper=False) as manager:
-        if args.sessions_cmd == "stop":
-            await manager.stop(args.session_id)
-            print(f"stopped {args.session_id}")
-            return 0
-        if args.sessions_cmd == "sweep":
-            print(json.dumps(await manager.sweep()))
-            return 0
-        records = await manager.list_sessions(live_only=not args.all)
-    if args.json:
-        print(json.dumps([session_row(r) for r in records]))
-        return 0
-    rows = []
-    for r in records:
-        d = session_row(r)
-        rows.append(
-            (
-                d["thread_id"],
-                d["id"],
-                d["state"],
-                ago(d["age_s"]),
-                ago(d["idle_s"]),
-                str(d["executions"]),
-            )
-        )
-    print_table(("THREAD", "SESSION", "STATE", "AGE", "IDLE", "EXECUTIONS"), rows)
-    return 0
-
-
-def session_row(r: Any) -> dict[str, Any]:
-    now = time.time()
-    live = SessionState(r.state).live
-    return {
-        "id": r.id,
-        "thread_id": r.thread_id,
-        "state": str(r.state),
-        "age_s": round(now - r.created_at, 1),
-        "idle_s": round(now - r.last_activity, 1) if live else None,
-        "expires_in_s": round(r.expires_at() - now, 1) if live else None,
-        "executions": r.executions,
-        "end_reason": r.end_reason,
-    }
-
-
-def ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    return (
-        f"{s // 3600}h{s % 3600 // 60:02d}m"
-        if s >= 3600
-        else f"{s // 60}m{s % 60:02d}s"
-        if s >= 60
-        else f"{s}s"
-    )
-
-
-def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    for row in (header, *rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-COMMANDS = {"run": cmd_run, "files": cmd_files, "sessions": cmd_sessions, "mcp": cmd_mcp}
+COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "run": cmd_run,
+    "files": cmd_files,
+    "image": cmd_image,
+    "serve": cmd_serve,
+    "mcp": cmd_mcp,
+    **cli_sessions.COMMANDS,
+}

@@ -132,7 +132,8 @@ class History:
             conds.append("started_at >= ?")
             args.append(since)
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
-        sql = f"SELECT data, live_log, status FROM executions{where} ORDER BY started_at DESC, rowid DESC"
+        sql = f"SELECT data, live_log, status FROM executions{where}"
+        sql += " ORDER BY started_at DESC, rowid DESC"
         if last is not None:
             sql += f" LIMIT {int(last)}"
         rows = self.store.query(sql, tuple(args))

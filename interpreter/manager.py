@@ -217,8 +217,11 @@ class SessionManager:
 
     async def purge_history(self, days: float | None = None) -> Purged:
         """Forget executions (and ended sessions) older than ``days`` (default
-        LCI_HISTORY_DAYS), with the output files only they held."""
-        purged = self.history.purge(self.settings.history_days if days is None else days)
+        LCI_HISTORY_DAYS; 0 keeps everything), with the output files only they held."""
+        days = self.settings.history_days if days is None else days
+        if days <= 0:  # LCI_HISTORY_DAYS=0: keep everything
+            return Purged(0, 0, [])
+        purged = self.history.purge(days)
         for fid in purged.files:
             with suppress(Exception):
                 await self.files.delete(fid)

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import BackendError
 from ..inspector import Inspector
 from ..manager import SessionManager
-from . import azure, containers, openai_files, problems
+from . import azure, containers, inspect, openai_files, problems, ui
 from .auth import AuthMiddleware, KeyRing, load_keys
 from .mcp import create_mcp, http_route
 from .metrics import Metrics
@@ -155,8 +155,10 @@ def create_app(
     app.router.routes.append(http_route(mcp))  # exactly /mcp (a mount would redirect)
     app.include_router(openai_files.router)
     app.include_router(containers.router)
+    app.include_router(inspect.router)
     app.include_router(azure.router, prefix=azure.POOL_PREFIX)
     app.include_router(azure.router)
+    ui.install(app)  # the web inspector at /ui (its own cookie login)
 
     app.add_middleware(BodyLimit, limit=6 * settings.max_code_bytes + 64 * 1024)
     app.add_middleware(AuthMiddleware, ring=lambda: ring, refuse=problems.refuse)

@@ -79,6 +79,11 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def _is_ui(path: str) -> bool:
+    """The web inspector logs in with a cookie of its own (server/ui.py)."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
 def bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
@@ -101,7 +106,7 @@ class AuthMiddleware:
         self.app, self.ring, self.refuse = app, ring, refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC:
+        if scope["type"] != "http" or scope["path"] in PUBLIC or _is_ui(scope["path"]):
             await self.app(scope, receive, send)
             return
         token = bearer(scope)

@@ -170,3 +170,13 @@ async def test_the_reaper_purges_by_itself(settings):
                 break
             await asyncio.sleep(0.1)
         assert m.history.get(old.id) is None
+
+
+async def test_zero_history_days_keeps_everything(settings):
+    async with SessionManager(make_settings(settings, history_days=0)) as m:
+        session = await m.session("t-forever")
+        exe = await session.execute("print('kept')")
+        with m.store.transaction() as db:
+            db.execute("UPDATE executions SET started_at = started_at - 4000 * 86400")
+        assert (await m.purge_history()).executions == 0
+        assert m.history.get(exe.id) is not None

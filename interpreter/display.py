@@ -1,0 +1,204 @@
+"""Plain text for the terminal: tables, durations, sizes, and executions as a log.
+
+Pure: takes the dicts the inspector gives (``SessionView.to_dict()``, history entries)
+and returns strings; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "SESSION_HEADER",
+    "ago",
+    "execution_footer",
+    "execution_header",
+    "execution_text",
+    "session_details",
+    "session_rows",
+    "size",
+    "table",
+]
+
+SESSION_HEADER = (  # thread first, state third: as `lci sessions` always printed
+    "THREAD",
+    "SESSION",
+    "STATE",
+    "AGE",
+    "IDLE",
+    "EXPIRES",
+    "MEMORY",
+    "CPU",
+    "EXECS",
+    "FILES",
+    "TENANT",
+)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = list(rows)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = (
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in (header, *rows)
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def ago(seconds: float | None) -> str:
+    """12s, 3m05s, 2h10m; ``-`` for None."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def session_rows(views: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    return [
+        (
+            v["thread_id"],
+            v["id"],
+            v["state"],
+            ago(v["age_s"]),
+            ago(v["idle_s"]),
+            ago(v["expires_in_s"]),
+            size(v["memory_bytes"]).replace(" ", ""),
+            "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}%",
+            str(v["executions"]),
+            str(v["files"]),
+            v["tenant"] or "-",
+        )
+        for v in views
+    ]
+
+
+def session_details(v: Mapping[str, Any]) -> str:
+    pairs = [
+        ("session", v["id"]),
+        ("thread", v["thread_id"]),
+        ("tenant", v["tenant"] or "-"),
+        ("state", v["state"] + (f" ({v['end_reason']})" if v.get("end_reason") else "")),
+        ("created", stamp(v["created_at"])),
+        ("age", ago(v["age_s"])),
+        ("idle for", ago(v["idle_s"])),
+        ("expires in", ago(v["expires_in_s"])),
+        ("ended", stamp(v["ended_at"]) if v.get("ended_at") else "-"),
+        ("memory now", size(v["memory_bytes"])),
+        ("cpu now", "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}% of one core"),
+        ("executions", str(v["executions"])),
+        ("files", f"{v['files']} in /mnt/data"),
+        ("container", v["container"] or "-"),
+        ("limits", limits(v)),
+    ]
+    return "\n".join(f"{k + ':':<12} {val}" for k, val in pairs)
+
+
+def limits(v: Mapping[str, Any]) -> str:
+    return (
+        f"memory {size(v['memory_limit'])}, {v['cpus']:g} CPUs, {v['pids_limit']} pids,"
+        f" network {v['network']}, idle timeout {ago(v['idle_timeout'])}"
+    )
+
+
+def stamp(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+# -- executions ---------------------------------------------------------------------
+
+
+def execution_header(e: Mapping[str, Any]) -> str:
+    """``── 2025-01-02 10:00:00  exec_…  ok  0.12 s`` then the code as the REPL shows it."""
+    status = e.get("status", "?")
+    took = "" if status == "running" else f"  {duration(e.get('duration_ms'))}"
+    head = f"── {stamp(e.get('started_at'))}  {e.get('id')}  {status.upper()}{took}"
+    return head + "\n" + code_block(e.get("code") or "")
+
+
+def code_block(code: str) -> str:
+    lines = code.rstrip("\n").split("\n")
+    return "\n".join(("... " if i else ">>> ") + line for i, line in enumerate(lines))
+
+
+def execution_text(e: Mapping[str, Any], saved: Mapping[str, str] | None = None) -> str:
+    """An execution whole: its header and code, then its outputs in the order they came.
+    ``saved`` maps file IDs to local paths where images were written."""
+    parts = [execution_header(e)]
+    transcript = e.get("transcript")
+    if transcript is None:  # still running, or lost: what is known
+        transcript = [{"type": "error", **e["error"]}] if e.get("error") else []
+    body = "".join(output_text(item, saved) for item in transcript)
+    if body:
+        parts.append(body.rstrip("\n"))
+    for f in e.get("files") or []:
+        parts.append(f"[file {f['path']} {f['file_id']}]")
+    if e.get("logs_truncated"):
+        parts.append("[output cut; the complete log is file " + str(e.get("log_file_id")) + "]")
+    return "\n".join(parts) + "\n"
+
+
+def output_text(item: Mapping[str, Any], saved: Mapping[str, str] | None = None) -> str:
+    kind = item.get("type")
+    if kind == "stream":
+        return str(item.get("text", ""))
+    if kind == "image":
+        where = (saved or {}).get(item["file_id"])
+        return f"[image {item.get('mime', '')} {where or item['file_id']}]\n"
+    if kind in ("execute_result", "display_data"):
+        data = item.get("data") or {}
+        plain = data.get("text/plain")
+        text = plain if isinstance(plain, str) else f"[{kind}: {', '.join(sorted(data))}]"
+        return text.rstrip("\n") + "\n"
+    if kind == "error":
+        return error_text(item)
+    return ""
+
+
+def error_text(err: Mapping[str, Any]) -> str:
+    """An error, clearly marked: ``!! ZeroDivisionError: ...`` with the traceback indented."""
+    lines = [f"!! {err.get('ename', 'Error')}: {err.get('evalue', '')}"]
+    tb = "\n".join(err.get("traceback") or []).rstrip("\n")
+    lines += [("!! " + line).rstrip() for line in tb.split("\n")] if tb else []
+    return "\n".join(lines) + "\n"
+
+
+def execution_footer(e: Mapping[str, Any], saved: Mapping[str, str] | None = None) -> str:
+    """What ``logs -f`` prints when an execution finishes (its text was streamed already):
+    images and files, then the status."""
+    lines = [
+        output_text(i, saved).rstrip("\n")
+        for i in e.get("transcript") or []
+        if i.get("type") == "image"
+    ]
+    lines += [f"[file {f['path']} {f['file_id']}]" for f in e.get("files") or []]
+    status = str(e.get("status", "?"))
+    mark = "!!" if status != "ok" else "──"
+    what = ""
+    if status != "ok" and e.get("error"):
+        what = f": {e['error'].get('ename')}: {e['error'].get('evalue')}"
+    lines.append(f"{mark} {e.get('id')} {status.upper()}{what}  {duration(e.get('duration_ms'))}")
+    return "\n".join(lines) + "\n"
