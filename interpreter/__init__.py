@@ -4,8 +4,11 @@ Python runs in a Jupyter kernel inside a hardened Docker container, one per
 conversation thread; outputs come back as logs and files with IDs.
 """
 
+from .assistants import Assistants
+from .chat import ChatModel, HttpChatModel
 from .config import Settings
 from .errors import (
+    AssistantsError,
     BackendError,
     ConfigError,
     EngineUnavailable,
@@ -15,22 +18,32 @@ from .errors import (
     ImageNotFound,
     InterpreterError,
     InvalidFilename,
+    InvalidRequest,
     KernelDied,
+    ModelError,
     NoSuchFile,
+    NoSuchObject,
     NoSuchSession,
     SessionClosed,
     SessionError,
     SessionStartFailed,
+    ThreadLocked,
+    ToolCallLimit,
 )
 from .manager import SessionManager
 from .results import ErrorInfo, Execution, ExecutionStatus, FileInfo, ProducedFile, SessionState
 from .session import Session
 from .sync import SyncSession, SyncSessionManager
+from .tool import CodeInterpreterTool
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Assistants",
+    "AssistantsError",
     "BackendError",
+    "ChatModel",
+    "CodeInterpreterTool",
     "ConfigError",
     "EngineUnavailable",
     "ErrorInfo",
@@ -39,12 +52,16 @@ __all__ = [
     "FileError",
     "FileInfo",
     "FileTooLarge",
+    "HttpChatModel",
     "ImageBuildFailed",
     "ImageNotFound",
     "InterpreterError",
     "InvalidFilename",
+    "InvalidRequest",
     "KernelDied",
+    "ModelError",
     "NoSuchFile",
+    "NoSuchObject",
     "NoSuchSession",
     "ProducedFile",
     "Session",
@@ -56,5 +73,7 @@ __all__ = [
     "Settings",
     "SyncSession",
     "SyncSessionManager",
+    "ThreadLocked",
+    "ToolCallLimit",
     "__version__",
 ]

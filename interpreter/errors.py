@@ -15,10 +15,19 @@ not do what was asked::
     │   ├── SessionClosed                   the session (or manager) was closed
     │   ├── SessionStartFailed              the sandbox or its kernel did not come up
     │   └── KernelDied                      the kernel died and could not be restarted
-    └── FileError
-        ├── NoSuchFile (KeyError)           unknown file id
-        ├── InvalidFilename (ValueError)    traversal, absolute path, NUL, empty ...
-        └── FileTooLarge (ValueError)       over a configured size limit
+    ├── FileError
+    │   ├── NoSuchFile (KeyError)           unknown file id
+    │   ├── InvalidFilename (ValueError)    traversal, absolute path, NUL, empty ...
+    │   └── FileTooLarge (ValueError)       over a configured size limit
+    └── AssistantsError                     the Assistants layer (assistants, threads, runs)
+        ├── NoSuchObject (KeyError)         unknown assistant / thread / message / run / step
+        ├── InvalidRequest (ValueError)     a request the API refuses (bad tool, bad state)
+        │   └── ThreadLocked                a run is active on the thread
+        ├── ModelError                      the chat-completions model failed or is missing
+        └── ToolCallLimit                   a run made the most tool calls it may
+
+``ModelError`` and ``ToolCallLimit`` never reach an API client: they fail the run,
+and their message becomes the run's ``last_error``.
 
 Every class builds its own message from its fields, and the message says what
 to do next.
@@ -27,6 +36,7 @@ to do next.
 from __future__ import annotations
 
 __all__ = [
+    "AssistantsError",
     "BackendError",
     "ConfigError",
     "EngineUnavailable",
@@ -36,12 +46,17 @@ __all__ = [
     "ImageNotFound",
     "InterpreterError",
     "InvalidFilename",
+    "InvalidRequest",
     "KernelDied",
+    "ModelError",
     "NoSuchFile",
+    "NoSuchObject",
     "NoSuchSession",
     "SessionClosed",
     "SessionError",
     "SessionStartFailed",
+    "ThreadLocked",
+    "ToolCallLimit",
 ]
 
 
@@ -136,3 +151,47 @@ class FileTooLarge(FileError, ValueError):
     def __init__(self, what: str, size: int, limit: int) -> None:
         self.what, self.size, self.limit = what, size, limit
         super().__init__(f"{what} is {size} bytes, over the limit of {limit} bytes.")
+
+
+class AssistantsError(InterpreterError):
+    pass
+
+
+class NoSuchObject(AssistantsError, KeyError):
+    def __init__(self, kind: str, object_id: str, param: str | None = None) -> None:
+        self.kind, self.object_id, self.param = kind, object_id, param
+        super().__init__(object_id)
+
+    def __str__(self) -> str:
+        return f"No {self.kind} found with id '{self.object_id}'."
+
+
+class InvalidRequest(AssistantsError, ValueError):
+    def __init__(self, message: str, param: str | None = None) -> None:
+        self.message, self.param = message, param
+        super().__init__(message)
+
+
+class ThreadLocked(InvalidRequest):
+    def __init__(self, thread_id: str, run_id: str, action: str = "add messages to") -> None:
+        self.thread_id, self.run_id = thread_id, run_id
+        super().__init__(
+            f"Can't {action} {thread_id} while a run {run_id} is active. Wait until the run"
+            " ends (or cancel it) and try again."
+        )
+
+
+class ModelError(AssistantsError):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class ToolCallLimit(AssistantsError):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"The run was stopped after {limit} tool calls, the most one run may make"
+            f" (LCI_MAX_TOOL_CALLS={limit}): the model kept calling tools without answering."
+            " Ask for something smaller, or raise the limit."
+        )

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import BackendError
 from ..inspector import Inspector
 from ..manager import SessionManager
-from . import azure, containers, inspect, openai_files, problems, ui
+from . import assistants, azure, containers, inspect, openai_files, problems, runs, threads, ui
 from .auth import AuthMiddleware, KeyRing, load_keys
 from .mcp import create_mcp, http_route
 from .metrics import Metrics
@@ -156,6 +156,9 @@ def create_app(
     app.include_router(openai_files.router)
     app.include_router(containers.router)
     app.include_router(inspect.router)
+    app.include_router(assistants.router)
+    app.include_router(threads.router)
+    app.include_router(runs.router)
     app.include_router(azure.router, prefix=azure.POOL_PREFIX)
     app.include_router(azure.router)
     ui.install(app)  # the web inspector at /ui (its own cookie login)

@@ -20,3 +20,15 @@ def test_errors_form_one_tree():
     assert issubclass(errors.NoSuchFile, KeyError) and issubclass(
         errors.InvalidFilename, ValueError
     )
+
+
+def test_assistants_errors_hang_under_the_same_root():
+    from interpreter import errors
+
+    names = ["AssistantsError", "InvalidRequest", "ModelError", "NoSuchObject", "ThreadLocked"]
+    for name in [*names, "ToolCallLimit"]:
+        assert issubclass(getattr(errors, name), errors.AssistantsError)
+        assert issubclass(getattr(errors, name), errors.InterpreterError)
+        assert getattr(interpreter, name) is getattr(errors, name)
+    assert issubclass(errors.NoSuchObject, KeyError)
+    assert issubclass(errors.ThreadLocked, errors.InvalidRequest)

@@ -1,0 +1,366 @@
+"""Assistants, threads, messages and runs over one SessionManager: the async core of
+the Assistants-compatible API, usable from Python without HTTP::
+
+    async with SessionManager() as manager, Assistants(manager, model=my_model) as api:
+        asst = await api.create_assistant(model="gpt-4o", tools=[{"type": "code_interpreter"}])
+        thread = await api.create_thread(messages=[{"role": "user", "content": "Plot a sine"}])
+        run = await api.wait(thread["id"], (await api.create_run(thread["id"],
+                             assistant_id=asst["id"]))["id"])
+        messages = await api.list_messages(thread["id"])
+
+Objects are plain dicts shaped as the Assistants API shows them. Runs are asyncio
+tasks (runs.py, scheduler.py) that this class starts, expires (``expires_at``, ``LCI_RUN_EXPIRY``
+after creation), cancels and resumes after ``submit_tool_outputs``. While a run is
+active its thread is locked: no new messages, no other run. ``owner`` (the tenant)
+scopes every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .assistants_store import TERMINAL, AssistantsStore
+from .chat import ChatModel, HttpChatModel
+from .conversation import check_tools, content_blocks
+from .errors import InvalidRequest, ThreadLocked
+from .manager import SessionManager
+from .objects import (
+    ASSISTANT_FIELDS,
+    new_assistant,
+    new_message,
+    new_run,
+    new_thread,
+    resource_files,
+    resources,
+    stamp,
+)
+from .runs import RunContext
+from .scheduler import RunScheduler
+
+__all__ = ["Assistants"]
+
+
+class Assistants:
+    def __init__(
+        self,
+        manager: SessionManager,
+        model: ChatModel | None = None,
+        *,
+        max_tool_calls: int | None = None,
+        run_expiry: float | None = None,
+    ) -> None:
+        settings = manager.settings
+        self.manager = manager
+        self.store = AssistantsStore(manager.store)
+        self.model = model
+        self.run_expiry = run_expiry or settings.run_expiry
+        ctx = RunContext(self.store, manager, model, max_tool_calls or settings.max_tool_calls)
+        self.runs = RunScheduler(ctx)
+        self._own_model: HttpChatModel | None = None
+
+    @classmethod
+    def from_manager(cls, manager: SessionManager) -> Assistants:
+        """Runs call the model configured by LCI_MODEL_BASE_URL / _API_KEY / _MAP."""
+        model = HttpChatModel.from_settings(manager.settings)
+        api = cls(manager, model)
+        api._own_model = model
+        return api
+
+    async def __aenter__(self) -> Assistants:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop every run this object drives (they end ``failed``) and the model client."""
+        await self.runs.close()
+        if self._own_model is not None:
+            await self._own_model.aclose()
+
+    # -- assistants --------------------------------------------------------------------
+
+    async def create_assistant(
+        self,
+        *,
+        owner: str = "",
+        model: str,
+        tools: Iterable[Mapping[str, Any]] = (),
+        tool_resources: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``fields``: name, description, instructions, metadata, temperature, top_p,
+        response_format."""
+        found = resources(tool_resources)
+        self._check_files(owner, found["code_interpreter"]["file_ids"])
+        body = new_assistant(model, [dict(t) for t in tools], found, **fields)
+        return self.store.add("assistant", owner, body)
+
+    async def get_assistant(self, assistant_id: str, *, owner: str = "") -> dict[str, Any]:
+        return self.store.get("assistant", assistant_id, owner)
+
+    async def list_assistants(self, *, owner: str = "") -> list[dict[str, Any]]:
+        return self.store.children("assistant", owner)
+
+    async def update_assistant(
+        self, assistant_id: str, *, owner: str = "", **changes: Any
+    ) -> dict[str, Any]:
+        body = self.store.get("assistant", assistant_id, owner)
+        if changes.get("tools") is not None:
+            changes["tools"] = [dict(t) for t in changes["tools"]]
+            check_tools(changes["tools"])
+        if changes.get("tool_resources") is not None:
+            body["tool_resources"] = resources(changes["tool_resources"])
+            self._check_files(owner, resource_files(body))
+        body.update({k: v for k, v in changes.items() if k in ASSISTANT_FIELDS and v is not None})
+        return self.store.put(body)
+
+    async def delete_assistant(self, assistant_id: str, *, owner: str = "") -> dict[str, Any]:
+        self.store.get("assistant", assistant_id, owner)
+        self.store.delete(assistant_id, owner)
+        return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}
+
+    # -- threads -----------------------------------------------------------------------
+
+    async def create_thread(
+        self,
+        *,
+        owner: str = "",
+        messages: Iterable[Mapping[str, Any]] = (),
+        tool_resources: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = new_thread(resources(tool_resources), metadata)
+        self._check_files(owner, resource_files(body))
+        todo = [dict(m) for m in messages]
+        self.store.add("thread", owner, body)
+        for m in todo:
+            await self.create_message(body["id"], owner=owner, **m)
+        return body
+
+    async def get_thread(self, thread_id: str, *, owner: str = "") -> dict[str, Any]:
+        return self.store.get("thread", thread_id, owner)
+
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        owner: str = "",
+        metadata: Mapping[str, str] | None = None,
+        tool_resources: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body = self.store.get("thread", thread_id, owner)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        if tool_resources is not None:
+            body["tool_resources"] = resources(tool_resources)
+            self._check_files(owner, resource_files(body))
+        return self.store.put(body)
+
+    async def delete_thread(self, thread_id: str, *, owner: str = "") -> dict[str, Any]:
+        """The thread, its messages and runs (an active run is cancelled) and its session."""
+        self.store.get("thread", thread_id, owner)
+        active = self.store.active_run(owner, thread_id)
+        if active is not None:
+            task = self.runs.driving(active)
+            await self.cancel_run(thread_id, active, owner=owner)
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
+        live = self.manager.store.live_session_for(owner, thread_id)
+        if live is not None:
+            await self.manager.stop(live.id, reason="thread deleted")
+        self.manager.store.forget_files(owner, thread_id)
+        self.store.delete_thread(thread_id, owner)
+        return {"id": thread_id, "object": "thread.deleted", "deleted": True}
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def create_message(
+        self,
+        thread_id: str,
+        *,
+        owner: str = "",
+        content: Any,
+        role: str = "user",
+        attachments: Iterable[Mapping[str, Any]] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        file_ids: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """``file_ids`` (Assistants v1) become code_interpreter attachments."""
+        self.store.get("thread", thread_id, owner)
+        active = self.store.active_run(owner, thread_id)
+        if active is not None:
+            raise ThreadLocked(thread_id, active)
+        atts = [
+            {"file_id": a["file_id"], "tools": [dict(t) for t in a.get("tools") or []]}
+            for a in attachments or []
+        ]
+        atts += [{"file_id": f, "tools": [{"type": "code_interpreter"}]} for f in file_ids]
+        self._check_files(owner, [a["file_id"] for a in atts])
+        body = new_message(
+            thread_id, role, content_blocks(content), attachments=atts, metadata=metadata
+        )
+        return self.store.add("message", owner, body, thread_id)
+
+    async def list_messages(
+        self, thread_id: str, *, owner: str = "", run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Oldest first."""
+        self.store.get("thread", thread_id, owner)
+        msgs = self.store.children("message", owner, thread_id)
+        return [m for m in msgs if run_id is None or m["run_id"] == run_id]
+
+    async def get_message(
+        self, thread_id: str, message_id: str, *, owner: str = ""
+    ) -> dict[str, Any]:
+        return self.store.get("message", message_id, owner, thread_id)
+
+    async def update_message(
+        self,
+        thread_id: str,
+        message_id: str,
+        *,
+        owner: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = self.store.get("message", message_id, owner, thread_id)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return self.store.put(body)
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        thread_id: str,
+        *,
+        owner: str = "",
+        assistant_id: str,
+        additional_messages: Iterable[Mapping[str, Any]] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """``options``: model, instructions, additional_instructions, tools, tool_choice,
+        metadata, temperature, top_p, parallel_tool_calls, response_format,
+        max_prompt_tokens, max_completion_tokens, truncation_strategy."""
+        self.store.get("thread", thread_id, owner)
+        assistant = self.store.get("assistant", assistant_id, owner)
+        run = new_run(thread_id, assistant, options, self.run_expiry)
+        active = self.store.active_run(owner, thread_id)
+        if active is not None:
+            raise ThreadLocked(thread_id, active, "create a run on")
+        for m in additional_messages or []:
+            await self.create_message(thread_id, owner=owner, **dict(m))
+        state = {
+            "deadline": time.time() + self.run_expiry,
+            "assistant_files": resource_files(assistant),
+        }
+        self.store.add_run(owner, run, state)
+        self.runs.start(owner, run["id"])
+        return run
+
+    async def create_thread_and_run(
+        self,
+        *,
+        owner: str = "",
+        assistant_id: str,
+        thread: Mapping[str, Any] | None = None,
+        tool_resources: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        params = dict(thread or {})
+        if tool_resources is not None and params.get("tool_resources") is None:
+            params["tool_resources"] = tool_resources
+        created = await self.create_thread(owner=owner, **params)
+        return await self.create_run(
+            created["id"], owner=owner, assistant_id=assistant_id, **options
+        )
+
+    async def get_run(self, thread_id: str, run_id: str, *, owner: str = "") -> dict[str, Any]:
+        run = self.store.get("run", run_id, owner, thread_id)
+        return self.runs.reconcile(owner, run)
+
+    async def list_runs(self, thread_id: str, *, owner: str = "") -> list[dict[str, Any]]:
+        self.store.get("thread", thread_id, owner)
+        return [self.runs.reconcile(owner, r) for r in self.store.children("run", owner, thread_id)]
+
+    async def update_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        owner: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        run = self.store.get("run", run_id, owner, thread_id)
+        if metadata is not None:
+            run["metadata"] = dict(metadata)
+            self.store.put(run)
+        return run
+
+    async def cancel_run(self, thread_id: str, run_id: str, *, owner: str = "") -> dict[str, Any]:
+        """A running run goes ``cancelling`` (its code is interrupted) then ``cancelled``."""
+        run = await self.get_run(thread_id, run_id, owner=owner)
+        if run["status"] in TERMINAL:
+            raise InvalidRequest(f"Cannot cancel run with status '{run['status']}'.", "run_id")
+        return self.runs.cancel(owner, run)
+
+    async def submit_tool_outputs(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        owner: str = "",
+        tool_outputs: Iterable[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        run = await self.get_run(thread_id, run_id, owner=owner)
+        if run["status"] != "requires_action":
+            raise InvalidRequest(
+                f"Runs in status '{run['status']}' do not accept tool outputs.", "run_id"
+            )
+        state = self.store.state(run_id)
+        expected = state["pending"]["calls"]
+        outputs = {o.get("tool_call_id"): str(o.get("output") or "") for o in tool_outputs}
+        if set(outputs) != set(expected):
+            raise InvalidRequest(
+                f"Expected tool outputs for call_ids {expected}, got {sorted(map(str, outputs))}.",
+                "tool_outputs",
+            )
+        state["outputs"] = outputs
+        run["required_action"] = None
+        self.store.put(stamp(run, "queued"), state)
+        self.runs.start(owner, run_id)
+        return run
+
+    async def wait(
+        self, thread_id: str, run_id: str, *, owner: str = "", timeout: float | None = None
+    ) -> dict[str, Any]:
+        """The run once it ends or needs tool outputs (``requires_action``)."""
+        deadline = time.monotonic() + (timeout or self.run_expiry + 60)
+        while True:
+            run = await self.get_run(thread_id, run_id, owner=owner)
+            if run["status"] not in ("queued", "in_progress", "cancelling"):
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Run {run_id} is still {run['status']}.")
+            await asyncio.sleep(0.05)
+
+    # -- run steps ---------------------------------------------------------------------
+
+    async def list_steps(
+        self, thread_id: str, run_id: str, *, owner: str = ""
+    ) -> list[dict[str, Any]]:
+        self.store.get("run", run_id, owner, thread_id)
+        return self.store.children("step", owner, run_id)
+
+    async def get_step(
+        self, thread_id: str, run_id: str, step_id: str, *, owner: str = ""
+    ) -> dict[str, Any]:
+        self.store.get("run", run_id, owner, thread_id)
+        return self.store.get("step", step_id, owner, run_id)
+
+    def _check_files(self, owner: str, file_ids: Iterable[str]) -> None:
+        for fid in file_ids:
+            self.manager.files.info(fid, owner)  # NoSuchFile: 404

@@ -1,0 +1,119 @@
+"""What the Assistants routers (assistants.py, threads.py, runs.py) share.
+
+- ``BetaRoute``: the Assistants errors become OpenAI error bodies (one table);
+- ``beta``: the per-request dependency (the ``Assistants`` core and the tenant);
+- ``lifespan``: one ``Assistants`` per app, closed (its runs stopped) at shutdown;
+- ``listing``: cursor pages over objects kept in creation order.
+
+Clients send ``OpenAI-Beta: assistants=v2``; it is accepted and not required.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
+from starlette.responses import Response
+
+from ..assistants import Assistants
+from ..errors import AssistantsError, InvalidRequest, NoSuchObject
+from .problems import ApiError
+
+__all__ = ["Beta", "BetaRoute", "Body", "Order", "beta", "lifespan", "listing"]
+
+# most specific first: (exception class, HTTP status)
+TABLE: list[tuple[type[AssistantsError], int]] = [
+    (NoSuchObject, 404),
+    (InvalidRequest, 400),
+    (AssistantsError, 500),
+]
+Order = Literal["asc", "desc"]
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields are accepted (newer SDKs send more)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class BetaRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AssistantsError as exc:
+                raise _api_error(exc) from None
+
+        return route
+
+
+def _api_error(exc: AssistantsError) -> ApiError:
+    status = next(code for cls, code in TABLE if isinstance(exc, cls))
+    return ApiError(status, str(exc), None, getattr(exc, "param", None))
+
+
+@dataclass(frozen=True)
+class Beta:
+    api: Assistants
+    tenant: str
+
+
+def _assistants(app: FastAPI) -> Assistants:
+    api: Assistants | None = getattr(app.state, "assistants", None)
+    if api is None or api.manager is not app.state.manager:  # no lifespan ran (in-process tests)
+        api = app.state.assistants = Assistants.from_manager(app.state.manager)
+    return api
+
+
+async def _beta(request: Request) -> Beta:
+    return Beta(_assistants(request.app), request.state.tenant)
+
+
+beta: Any = Depends(_beta)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Nested inside the app's lifespan: the manager is open before and after."""
+    api = _assistants(app)
+    try:
+        yield
+    finally:
+        await api.close()
+        app.state.assistants = None
+
+
+def listing(
+    items: list[dict[str, Any]],
+    limit: int,
+    order: Order,
+    after: str | None,
+    before: str | None,
+) -> dict[str, Any]:
+    """``items`` oldest first -> one page of the list envelope."""
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "limit must be between 1 and 100.", param="limit")
+    ordered = list(reversed(items)) if order == "desc" else list(items)
+    for cursor, name in ((after, "after"), (before, "before")):
+        if cursor is None:
+            continue
+        ids = [x["id"] for x in ordered]
+        if cursor not in ids:
+            raise ApiError(400, f"Invalid value for '{name}': no item {cursor!r}.", param=name)
+        at = ids.index(cursor)
+        ordered = ordered[at + 1 :] if name == "after" else ordered[:at]
+    data = ordered[:limit]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": len(ordered) > limit,
+    }

@@ -1,0 +1,159 @@
+"""Threads and their messages under ``/v1/threads`` (``client.beta.threads`` and
+``client.beta.threads.messages``), plus create-thread-and-run (``POST /v1/threads/runs``,
+declared before ``/v1/threads/{thread_id}`` so that it is not taken for a thread id).
+
+A thread is one lci session: the files of its messages' code_interpreter attachments
+are placed in /mnt/data when a run first runs code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from .beta import Beta, BetaRoute, Body, Order, beta, listing
+from .problems import ApiError
+
+__all__ = ["MessageCreate", "RunOptions", "router"]
+
+router = APIRouter(prefix="/v1", tags=["OpenAI threads"], route_class=BetaRoute)
+
+
+class Attachment(Body):
+    file_id: str
+    tools: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "code_interpreter"}])
+
+
+class MessageCreate(Body):
+    role: str = "user"
+    content: str | list[dict[str, Any]]
+    attachments: list[Attachment] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ThreadCreate(Body):
+    messages: list[MessageCreate] = Field(default_factory=list)
+    tool_resources: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class Modify(Body):
+    metadata: dict[str, str] | None = None
+    tool_resources: dict[str, Any] | None = None
+
+
+class RunOptions(Body):
+    """What a run may override of its assistant (shared by both ways to create a run)."""
+
+    assistant_id: str
+    model: str | None = None
+    instructions: str | None = None
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
+    tool_choice: Any = None
+    metadata: dict[str, str] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    parallel_tool_calls: bool | None = None
+    response_format: Any = None
+    max_prompt_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    truncation_strategy: dict[str, Any] | None = None
+    stream: bool | None = None
+
+    def options(self) -> dict[str, Any]:
+        if self.stream:
+            raise ApiError(
+                400,
+                "Streaming runs are not supported by lci: poll the run instead.",
+                None,
+                "stream",
+            )
+        known = set(RunOptions.model_fields) - {"stream"}
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if k in known}
+
+
+class ThreadAndRun(RunOptions):
+    thread: ThreadCreate | None = None
+    tool_resources: dict[str, Any] | None = None
+
+
+MESSAGE_KEYS = {"role", "content", "attachments", "metadata", "file_ids"}  # file_ids: v1
+
+
+def message_params(m: MessageCreate) -> dict[str, Any]:
+    return {k: v for k, v in m.model_dump(exclude_unset=True).items() if k in MESSAGE_KEYS}
+
+
+@router.post("/threads/runs", summary="Create a thread and run it")
+async def create_thread_and_run(body: ThreadAndRun, b: Beta = beta) -> dict[str, Any]:
+    thread = None
+    if body.thread is not None:
+        thread = body.thread.model_dump(exclude_unset=True)
+        thread["messages"] = [message_params(m) for m in body.thread.messages]
+    return await b.api.create_thread_and_run(
+        owner=b.tenant, thread=thread, tool_resources=body.tool_resources, **body.options()
+    )
+
+
+@router.post("/threads", summary="Create a thread")
+async def create_thread(body: ThreadCreate | None = None, b: Beta = beta) -> dict[str, Any]:
+    body = body or ThreadCreate()
+    return await b.api.create_thread(
+        owner=b.tenant,
+        messages=[message_params(m) for m in body.messages],
+        tool_resources=body.tool_resources,
+        metadata=body.metadata,
+    )
+
+
+@router.get("/threads/{thread_id}", summary="Retrieve a thread")
+async def retrieve_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
+    return await b.api.get_thread(thread_id, owner=b.tenant)
+
+
+@router.post("/threads/{thread_id}", summary="Modify a thread")
+async def modify_thread(thread_id: str, body: Modify, b: Beta = beta) -> dict[str, Any]:
+    return await b.api.update_thread(
+        thread_id, owner=b.tenant, metadata=body.metadata, tool_resources=body.tool_resources
+    )
+
+
+@router.delete("/threads/{thread_id}", summary="Delete a thread (and stop its session)")
+async def delete_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
+    return await b.api.delete_thread(thread_id, owner=b.tenant)
+
+
+# -- messages --------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/messages", summary="Add a message (refused during a run)")
+async def create_message(thread_id: str, body: MessageCreate, b: Beta = beta) -> dict[str, Any]:
+    return await b.api.create_message(thread_id, owner=b.tenant, **message_params(body))
+
+
+@router.get("/threads/{thread_id}/messages", summary="List a thread's messages")
+async def list_messages(
+    thread_id: str,
+    limit: int = 20,
+    order: Order = "desc",
+    after: str | None = None,
+    before: str | None = None,
+    run_id: str | None = None,
+    b: Beta = beta,
+) -> dict[str, Any]:
+    msgs = await b.api.list_messages(thread_id, owner=b.tenant, run_id=run_id)
+    return listing(msgs, limit, order, after, before)
+
+
+@router.get("/threads/{thread_id}/messages/{message_id}", summary="Retrieve a message")
+async def retrieve_message(thread_id: str, message_id: str, b: Beta = beta) -> dict[str, Any]:
+    return await b.api.get_message(thread_id, message_id, owner=b.tenant)
+
+
+@router.post("/threads/{thread_id}/messages/{message_id}", summary="Modify a message")
+async def modify_message(
+    thread_id: str, message_id: str, body: Modify, b: Beta = beta
+) -> dict[str, Any]:
+    return await b.api.update_message(thread_id, message_id, owner=b.tenant, metadata=body.metadata)
