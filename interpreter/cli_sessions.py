@@ -13,8 +13,11 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +270,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 class Prompt:
     """A REPL whose code runs in the sandbox: ``>>>``/``...`` as in Python, Ctrl-C
-    interrupts the running code, Ctrl-D or ``exit`` leaves."""
+    interrupts the running code (or, at the prompt, drops the line; while outputs are
+    saved, the rest of them), Ctrl-D or ``exit`` leaves."""
 
     def __init__(
         self,
@@ -288,25 +292,26 @@ class Prompt:
         print("Ctrl-C interrupts running code; Ctrl-D or `exit` leaves.")
         lines: list[str] = []
         try:
-            while True:
-                try:
-                    line = input("... " if lines else ">>> ")
-                except EOFError:
-                    print()
-                    return 0
-                except KeyboardInterrupt:
-                    print("\nKeyboardInterrupt")
-                    lines = []
-                    continue
-                if not lines and line.strip() in ("exit", "exit()", "quit", "quit()"):
-                    return 0
-                lines.append(line)
-                source = "\n".join(lines)
-                if _incomplete(source):
-                    continue
-                lines = []
-                if source.strip() and not self.run(source):
-                    return 1
+            with _CtrlC():
+                while True:
+                    try:  # a Ctrl-C anywhere in here leaves the REPL at a fresh prompt
+                        try:
+                            line = _ask("... " if lines else ">>> ")
+                        except EOFError:
+                            print()
+                            return 0
+                        if not lines and line.strip() in ("exit", "exit()", "quit", "quit()"):
+                            return 0
+                        lines.append(line)
+                        source = "\n".join(lines)
+                        if _incomplete(source):
+                            continue
+                        lines = []
+                        if source.strip() and not self.run(source):
+                            return 1
+                    except KeyboardInterrupt:
+                        print("\nKeyboardInterrupt", flush=True)
+                        lines = []
         finally:
             if rl is not None:
                 with contextlib.suppress(OSError):
@@ -325,8 +330,7 @@ class Prompt:
                 break
             except KeyboardInterrupt:
                 print("\nKeyboardInterrupt: interrupting the code", file=sys.stderr, flush=True)
-                with contextlib.suppress(NoSuchSession, SessionEnded):
-                    self.portal.call(self.insp.interrupt, self.view.id)
+                self._interrupt()
             except (NoSuchSession, SessionClosed, SessionEnded):
                 view = self.portal.call(self.insp.session, self.view.id)
                 print(SessionEnded(view.id, view.state, view.end_reason), file=sys.stderr)
@@ -335,15 +339,146 @@ class Prompt:
         self.report(exe)
         return True
 
+    def _interrupt(self) -> None:
+        """Ask the kernel to stop; another Ctrl-C meanwhile stops waiting for the answer
+        (the request goes on; the next Ctrl-C sends another)."""
+        request = self.portal.start_task_soon(self.insp.interrupt, self.view.id)
+        with contextlib.suppress(KeyboardInterrupt, NoSuchSession, SessionEnded):
+            request.result()
+
     def report(self, exe: Execution) -> None:
         if exe.notice:
             print(f"note: {exe.notice}", file=sys.stderr)
         if exe.status in (ExecutionStatus.TIMEOUT, ExecutionStatus.DIED) and exe.error:
             print(f"{exe.status}: {exe.error.evalue}", file=sys.stderr)
         items = [("image", fid) for fid in exe.images] + [("file", f.file_id) for f in exe.files]
-        for kind, fid in items:
-            name, data = self.portal.call(self.insp.file, fid)
-            print(f"{kind}: {_save(self.out, name, fid, data)}", flush=True)
+        for done, (kind, fid) in enumerate(items):
+            try:
+                name, data = _wait(self.portal.start_task_soon(self.insp.file, fid))
+                print(f"{kind}: {_save(self.out, name, fid, data)}", flush=True)
+            except KeyboardInterrupt:  # stop saving, back to the prompt
+                print(
+                    f"\nKeyboardInterrupt: {len(items) - done} of {len(items)} images and files"
+                    f" not saved to {self.out}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+
+
+def _wait(future: Future[Any]) -> Any:
+    """A portal task's result; on Ctrl-C the task is cancelled."""
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        raise
+
+
+def _ask(prompt: str) -> str:
+    """``input()`` with readline, made safe for a Ctrl-C that comes with typed-ahead
+    input.
+
+    A Ctrl-C makes the terminal discard unread input (unless ``NOFLSH``). When readline
+    had been told that input is waiting and is about to read it, that read then blocks
+    for good, with the SIGINT already taken: the prompt hangs until the next key. So
+    the terminal keeps its input at the prompt; ``_CtrlC`` then brings the SIGINT to the
+    prompt once readline has read it.
+    """
+    try:
+        import termios
+    except ImportError:  # not on every platform
+        return input(prompt)
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        keep = list(saved)
+        keep[3] |= termios.NOFLSH
+        termios.tcsetattr(fd, termios.TCSANOW, keep)
+    except (OSError, ValueError, termios.error):  # not a terminal: nothing to keep
+        return input(prompt)
+    try:
+        return input(prompt)
+    finally:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+class _CtrlC:
+    """Makes every Ctrl-C reach the main thread's Python code while the REPL runs.
+
+    Python only runs its SIGINT handler (the ``KeyboardInterrupt``) when the main
+    thread is back in Python code or its blocking call fails with EINTR. A SIGINT that
+    arrives just before the main thread blocks (readline between two keys, or right
+    before it waits in ``select()``; a lock wait) or that the kernel gives another
+    thread (the portal's) is noted but not acted on until something else wakes the main
+    thread: the prompt looks dead. Here the handler writes each signal to a pipe (Python's
+    wakeup fd); a watcher thread that sees a SIGINT the main thread has not acted on
+    pokes it with a no-op signal until it has: the poke ends the blocking call, and
+    Python then runs the pending SIGINT handler.
+    """
+
+    POKE = getattr(signal, "SIGURG", None)  # ignored by default: a late poke is harmless
+    DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)  # seconds between pokes, then give up
+
+    def __init__(self) -> None:
+        self.handled = 0  # SIGINTs the main thread acted on
+        self.seen = 0  # of them, those the watcher has accounted for
+        self.stopping = threading.Event()
+        self.installed = False
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.handled += 1
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _CtrlC:
+        poke = self.POKE
+        if poke is None or threading.current_thread() is not threading.main_thread():
+            return self  # no such signal here (Windows), or signals can't be set
+        self.poke: int = poke
+        self.main = threading.main_thread().ident or 0
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.w, False)
+        self.old_int = signal.signal(signal.SIGINT, self._on_sigint)
+        self.old_poke = signal.signal(self.poke, lambda signum, frame: None)
+        self.old_fd = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False)
+        self.watcher = threading.Thread(target=self._watch, name="lci-ctrl-c", daemon=True)
+        self.watcher.start()
+        self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.installed:
+            return
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            os.write(self.w, b"\0")
+        self.watcher.join(5)
+        signal.set_wakeup_fd(self.old_fd)
+        signal.signal(signal.SIGINT, self.old_int)
+        signal.signal(self.poke, self.old_poke)
+        os.close(self.r)
+        os.close(self.w)
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                got = os.read(self.r, 64)
+            except OSError:
+                return
+            for signum in got:
+                if signum == signal.SIGINT:
+                    self._see_through()
+
+    def _see_through(self) -> None:
+        """Poke the main thread until it has acted on the SIGINT (or, if that SIGINT
+        was folded into an earlier one, until the pokes run out)."""
+        for delay in self.DELAYS:
+            if self.stopping.wait(delay) or self.handled > self.seen:
+                break
+            with contextlib.suppress(OSError, ValueError):
+                signal.pthread_kill(self.main, self.poke)
+        self.seen = self.handled
 
 
 def _echo(kind: str, text: str) -> None:
@@ -365,7 +500,12 @@ def _save(out: Path, name: str, file_id: str, data: bytes) -> Path:
     target = out / Path(name).name
     if target.exists() and target.read_bytes() != data:
         target = out / f"{target.stem}-{file_id[-8:]}{target.suffix}"
-    target.write_bytes(data)
+    part = target.with_name(f".{target.name}.part")  # never half a file under its name
+    try:
+        part.write_bytes(data)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
     return target
 
 

@@ -305,6 +305,89 @@ def test_attach_runs_code_in_the_live_sandbox(
     http.delete(f"/v1/containers/{cid}")
 
 
+FAKE_SANDBOX = """
+import sys, types
+import anyio
+from anyio.from_thread import start_blocking_portal
+from interpreter.cli_sessions import Prompt
+from interpreter.results import Execution, ExecutionStatus
+
+class Fake:  # code "plot" makes 3 images, only the first downloads; "hang" waits for ^C
+    stop = None
+
+    async def execute(self, session_id, code, tenant=None, *, timeout=None, on_output=None):
+        if code == "hang":
+            self.stop = anyio.Event()
+            await self.stop.wait()
+        on_output("stdout", f"ran {code}\\n")
+        images = [{"type": "image", "image": {"file_id": f"file-{i}"}} for i in range(3)]
+        return Execution("e", session_id, "t", code, ExecutionStatus.OK,
+                         outputs=images if code == "plot" else [])
+
+    async def interrupt(self, session_id, tenant=None):
+        print("interrupt sent", flush=True)
+        self.stop.set()
+
+    async def file(self, file_id):
+        if file_id != "file-0":
+            await anyio.sleep_forever()
+        return "plot.png", b"PNG"
+
+with start_blocking_portal() as portal:
+    view = types.SimpleNamespace(id="sess", thread_id="t", tenant="")
+    sys.exit(Prompt(portal, Fake(), view, __import__("pathlib").Path("out"), None).loop(
+        __import__("pathlib").Path("history")))
+"""
+
+
+def test_attach_takes_ctrl_c_at_any_moment(tmp_path: Path) -> None:
+    """A Ctrl-C right after typed-ahead input (which the terminal discards, and which
+    readline may have been told about already), during a run, and while outputs are
+    saved: each ends at a fresh prompt, never in a hang or a dead REPL. No sandbox
+    needed: the inspector is a fake."""
+    (tmp_path / "fake.py").write_text(FAKE_SANDBOX)
+    child = pexpect.spawn(
+        sys.executable,
+        ["fake.py"],
+        env={**os.environ, "TERM": "dumb"},
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=20,
+    )
+    try:
+        child.expect_exact("Ctrl-D or `exit` leaves.")
+        # before the fix about one try in four hung here, with the line gone unechoed
+        for _ in range(30):
+            child.expect_exact(">>> ")
+            child.send("half a line")
+            child.sendintr()
+            child.expect_exact("KeyboardInterrupt")
+        child.expect_exact(">>> ")
+        child.sendline("plot")
+        child.expect_exact("image: out/plot.png")
+        time.sleep(0.3)  # the second download never ends
+        child.sendintr()
+        child.expect_exact("KeyboardInterrupt: 2 of 3 images and files not saved to out")
+        child.expect_exact(">>> ")
+        child.sendline("hang")
+        time.sleep(0.3)
+        child.sendintr()
+        child.expect_exact("KeyboardInterrupt: interrupting the code")
+        child.expect_exact("interrupt sent")
+        child.expect_exact("ran hang")
+        child.expect_exact(">>> ")
+        child.sendline("print(1)")
+        child.expect_exact("ran print(1)")
+        child.expect_exact(">>> ")
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    assert (tmp_path / "out" / "plot.png").read_bytes() == b"PNG"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["plot.png"]  # no part files
+
+
 def test_attach_on_the_local_store_shares_the_kernel(
     live_server: LiveServer, http: httpx.Client, tmp_path: Path
 ) -> None:
