@@ -58,9 +58,9 @@ def ago(seconds: float | None) -> str:
     return f"{s}s"
 
 
-def size(n: int | None) -> str:
+def size(n: int | None, none: str = "-") -> str:
     if n is None:
-        return "-"
+        return none
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":

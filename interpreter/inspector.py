@@ -174,8 +174,6 @@ class Inspector:
         """Run code in the session by hand (``lci attach``); it is recorded like any other."""
         self._record(session_id, tenant, live=True)
         session = await self.manager.get(session_id)
-        if session.id != session_id:  # it ended meanwhile and the thread got a new one
-            raise NoSuchSession(f"{session_id} (it ended)")
         return await session.execute(code, timeout, on_output=on_output)
 
     async def interrupt(self, session_id: str, tenant: str | None = None) -> None:

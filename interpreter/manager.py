@@ -146,7 +146,10 @@ class SessionManager:
         rec = self.store.get_session(session_id)
         if rec is None or not rec.state.live:
             raise NoSuchSession(session_id)
-        return await self.session(rec.thread_id, owner=rec.owner)
+        session = await self.session(rec.thread_id, owner=rec.owner)
+        if session.id != session_id:  # it ended meanwhile and the thread got a new one
+            raise NoSuchSession(f"{session_id} (it ended)")
+        return session
 
     async def list_sessions(
         self, owner: str | None = None, live_only: bool = True

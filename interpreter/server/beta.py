@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from ..assistants import Assistants
 from ..errors import AssistantsError, InvalidRequest, NoSuchObject
+from .pages import page
 from .problems import ApiError
 
 __all__ = ["Beta", "BetaRoute", "Body", "Order", "beta", "lifespan", "listing"]
@@ -97,23 +98,5 @@ def listing(
     after: str | None,
     before: str | None,
 ) -> dict[str, Any]:
-    """``items`` oldest first -> one page of the list envelope."""
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "limit must be between 1 and 100.", param="limit")
-    ordered = list(reversed(items)) if order == "desc" else list(items)
-    for cursor, name in ((after, "after"), (before, "before")):
-        if cursor is None:
-            continue
-        ids = [x["id"] for x in ordered]
-        if cursor not in ids:
-            raise ApiError(400, f"Invalid value for '{name}': no item {cursor!r}.", param=name)
-        at = ids.index(cursor)
-        ordered = ordered[at + 1 :] if name == "after" else ordered[:at]
-    data = ordered[:limit]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": len(ordered) > limit,
-    }
+    """``items`` oldest first, in thread order -> one page of the list envelope."""
+    return page(items, limit, order, after, before=before, sort=False)

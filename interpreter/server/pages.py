@@ -1,4 +1,5 @@
-"""Cursor pages as the OpenAI SDK reads them: ``has_more`` always set, ``after`` honoured."""
+"""Cursor pages as the OpenAI SDK reads them: ``has_more`` always set, ``after`` and
+``before`` honoured."""
 
 from __future__ import annotations
 
@@ -10,19 +11,29 @@ __all__ = ["page"]
 
 
 def page(
-    items: list[dict[str, Any]], limit: int, order: str, after: str | None, d: int = 100
+    items: list[dict[str, Any]],
+    limit: int,
+    order: str,
+    after: str | None,
+    d: int = 100,
+    *,
+    before: str | None = None,
+    sort: bool = True,
 ) -> dict[str, Any]:
-    """``items`` oldest first; returns the list envelope of one page."""
+    """``items`` oldest first (``sort``: by ``created_at``, then id; else as given);
+    returns the list envelope of one page."""
     if not 1 <= limit <= max(d, 100):
         raise ApiError(400, f"limit must be between 1 and {max(d, 100)}.", param="limit")
-    ordered = sorted(items, key=lambda x: (x.get("created_at", 0), x["id"]))
-    if order == "desc":
-        ordered.reverse()
-    if after is not None:
+    ordered = sorted(items, key=lambda x: (x.get("created_at", 0), x["id"])) if sort else items
+    ordered = list(reversed(ordered)) if order == "desc" else list(ordered)
+    for cursor, name in ((after, "after"), (before, "before")):
+        if cursor is None:
+            continue
         ids = [x["id"] for x in ordered]
-        if after not in ids:
-            raise ApiError(400, f"Invalid value for 'after': no item {after!r}.", param="after")
-        ordered = ordered[ids.index(after) + 1 :]
+        if cursor not in ids:
+            raise ApiError(400, f"Invalid value for '{name}': no item {cursor!r}.", param=name)
+        at = ids.index(cursor)
+        ordered = ordered[at + 1 :] if name == "after" else ordered[:at]
     data = ordered[:limit]
     return {
         "object": "list",

@@ -19,6 +19,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from .. import display
+
 __all__ = [
     "FAILED",
     "code_css",
@@ -58,14 +60,7 @@ def millis(ms: int | float | None) -> str:
 
 
 def size(n: int | None) -> str:
-    if n is None:
-        return "—"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover - the loop always returns
+    return display.size(n, none="—")
 
 
 def clock(ts: float | None) -> str:
