@@ -366,7 +366,6 @@ def main() -> None:
             loop.close()
         result["leftover_sandboxes_removed"] = sweep(srv_settings) + sweep(lib_settings)
         for s in (srv_settings, lib_settings):
-            shutil.rmtree(s.runtime_dir, ignore_errors=True)
             shutil.rmtree(s.home, ignore_errors=True)
     result["machine"] = {
         "cpus": os.cpu_count(),

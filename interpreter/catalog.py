@@ -1,23 +1,32 @@
-"""The files of a thread's /mnt/data, each with a file ID.
+"""The files of a thread's /mnt/data, each with a file ID: the one owner of that mapping.
 
 The sandboxed code can create, change and delete files at any time, so the catalog
 is the directory as it is now, matched against an index (``thread_files`` in the
 store) of the IDs it last had. A file whose size or mtime moved since it was indexed
-is stored again and gets a new ID. Blocking: call it from a worker thread.
+is stored again and gets a new ID. Uploads are placed here (``put``), and what an
+execution produced is found and stored here (``collect``).
+
+What the sandbox wrote is read defensively, and the host's work is bounded by what
+the sandbox could really store: a name that is not valid UTF-8 or holds control
+characters, a sparse file (whose length is mostly holes), a file over
+``LCI_MAX_OUTPUT_FILE_BYTES``, files that together exceed the session's disk, or a
+host short of space are skipped, each with the reason, never stored. Hard links to
+one file are read once. Blocking: call it from a worker thread.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import NoSuchFile
+from .errors import FileTooLarge, InvalidFilename, NoSuchFile, StorageFull
 from .files import PURPOSE_OUTPUT, FileStore
-from .results import FileInfo
+from .results import FileInfo, ProducedFile
 from .store import Store
-from .workspace import MOUNT, FileStat, Workspace, sanitize_filename
+from .workspace import MOUNT, FileStat, Scan, Workspace, sanitize_filename
 
 __all__ = ["Catalog", "SandboxFile"]
 
@@ -52,10 +61,12 @@ class Catalog:
         owner: str,
         thread_id: str,
         max_file_bytes: int,
+        max_total_bytes: int = 0,
     ) -> None:
         self.store, self.files, self.workspace = store, files, workspace
         self.owner, self.thread_id = owner, thread_id
         self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes or 1 << 62  # the disk: 0 for uncapped
 
     def list(self) -> list[SandboxFile]:
         """Every regular file, sorted by path. Without a live workspace, the last known."""
@@ -64,19 +75,59 @@ class Catalog:
             out = [self._known(rel, e.file_id, e.source, e.mtime_ns) for rel, e in index.items()]
             return [f for f in out if f is not None]
         found = []
-        for rel, st in sorted(self.workspace.scan().items()):
+        reader = _Reader(self, {"thread_id": self.thread_id})
+        for rel, st in sorted(self.workspace.scan().files.items()):
             entry = index.get(rel)
             if entry and (entry.size, entry.mtime_ns) == (st.size, st.mtime_ns):
                 known = self._known(rel, entry.file_id, entry.source, st.mtime_ns)
                 if known is not None:
                     found.append(known)
                     continue
-            fresh = self._index(rel, st, entry.source if entry else ASSISTANT)
-            if fresh is not None:
-                found.append(fresh)
+            info = reader.store(rel, st)
+            if info is not None:
+                source = entry.source if entry else ASSISTANT
+                self._index(rel, st, info, source)
+                found.append(
+                    SandboxFile(
+                        info.id, rel, info.bytes, source, info.created_at, st.mtime_ns / 1e9
+                    )
+                )
         for gone in index.keys() - {f.path for f in found}:
             self.store.detach(self.owner, self.thread_id, gone)
         return found
+
+    def scan(self) -> Scan:
+        """The directory now (what an execution compares against when it ends)."""
+        assert self.workspace is not None
+        return self.workspace.scan()
+
+    def collect(
+        self, before: Scan, where: dict[str, str]
+    ) -> tuple[builtins.list[ProducedFile], builtins.list[dict[str, str]]]:
+        """Store every file created or modified since ``before``; return the produced
+        files and the ones skipped, each ``{"path", "reason"}``."""
+        assert self.workspace is not None
+        now = self.workspace.scan()
+        reader = _Reader(self, where)
+        old = set(before.rejected)
+        reader.skipped += [
+            {"path": f"{MOUNT}/{path}", "reason": why}
+            for path, why in now.rejected
+            if (path, why) not in old
+        ]
+        if now.truncated:
+            reader.skipped.append(
+                {"path": MOUNT, "reason": "it holds too many entries: only the first were read"}
+            )
+        produced = []
+        for rel, st in sorted(now.files.items()):
+            if before.files.get(rel) == st:
+                continue
+            info = reader.store(rel, st)
+            if info is not None:
+                self._index(rel, st, info, ASSISTANT)
+                produced.append(ProducedFile(info.id, f"{MOUNT}/{rel}", info.bytes))
+        return produced, reader.skipped
 
     def put(self, name: str, info: FileInfo, source: str = USER) -> SandboxFile:
         """Place a stored file at ``name`` (overwriting) and index it."""
@@ -105,19 +156,13 @@ class Catalog:
         if not (present or known):
             raise NoSuchFile(f"{MOUNT}/{rel}")
 
-    def note(self, rel: str, st: FileStat, info: FileInfo) -> None:
-        """An execution stored a produced file: index it under its ID."""
-        self.store.attach(
-            self.owner,
-            self.thread_id,
-            rel,
-            info.id,
-            size=info.bytes,
-            mtime_ns=st.mtime_ns,
-            source=ASSISTANT,
-        )
-
     # -- helpers ------------------------------------------------------------------
+
+    def _index(self, rel: str, st: FileStat, info: FileInfo, source: str) -> None:
+        self.store.attach(
+            self.owner, self.thread_id, rel, info.id, size=info.bytes, mtime_ns=st.mtime_ns,
+            source=source,
+        )  # fmt: skip
 
     def _known(
         self, rel: str, file_id: str, source: str, mtime_ns: int | None
@@ -127,25 +172,53 @@ class Catalog:
             return None
         return SandboxFile(file_id, rel, info.bytes, source, info.created_at, (mtime_ns or 0) / 1e9)
 
-    def _index(self, rel: str, st: FileStat, source: str) -> SandboxFile | None:
-        assert self.workspace is not None
-        try:
-            with self.workspace.open_regular(rel) as fd:
-                sha, size = self.files.ingest(
-                    functools.partial(os.read, fd), self.max_file_bytes, rel
-                )
-        except (OSError, ValueError):
-            return None  # vanished, not regular any more, or over the size limit
-        info = self.files.record(
-            rel.rsplit("/", 1)[-1],
-            sha,
-            size,
-            PURPOSE_OUTPUT,
-            self.owner,
-            thread_id=self.thread_id,
-            path=f"{MOUNT}/{rel}",
+
+class _Reader:
+    """Stores files of one pass over /mnt/data within its budget; notes what it skips."""
+
+    def __init__(self, catalog: Catalog, where: dict[str, str]) -> None:
+        self.catalog, self.where = catalog, where
+        self.left = catalog.max_total_bytes
+        self.inodes: dict[int, tuple[str, int]] = {}  # hard links: read once
+        self.skipped: list[dict[str, str]] = []
+
+    def store(self, rel: str, st: FileStat) -> FileInfo | None:
+        c = self.catalog
+        why = self._refuse(st)
+        if why is None and st.ino not in self.inodes:
+            try:
+                c.files.check_room(st.size)
+                assert c.workspace is not None
+                with c.workspace.open_regular(rel) as fd:
+                    limit = min(c.max_file_bytes, self.left)
+                    self.inodes[st.ino] = c.files.ingest(functools.partial(os.read, fd), limit, rel)
+                self.left -= self.inodes[st.ino][1]
+            except FileTooLarge:
+                why = self._too_large(st.size)
+            except StorageFull:
+                why = "LCI_HOME is short of space (LCI_MIN_FREE): the file was not stored"
+            except (OSError, InvalidFilename):
+                return None  # vanished, or not a regular file any more
+        if why is not None:
+            self.skipped.append({"path": f"{MOUNT}/{rel}", "reason": why})
+            return None
+        sha, size = self.inodes[st.ino]
+        name = rel.rsplit("/", 1)[-1]
+        return c.files.record(
+            name, sha, size, PURPOSE_OUTPUT, c.owner, path=f"{MOUNT}/{rel}", **self.where
         )
-        self.store.attach(
-            self.owner, self.thread_id, rel, info.id, size=size, mtime_ns=st.mtime_ns, source=source
-        )
-        return SandboxFile(info.id, rel, size, source, info.created_at, st.mtime_ns / 1e9)
+
+    def _refuse(self, st: FileStat) -> str | None:
+        if st.sparse:
+            return (
+                f"it is a sparse file: {st.size} bytes long but only {st.blocks * 512} on disk;"
+                " write its data out in full to have it collected"
+            )
+        if st.size > self.catalog.max_file_bytes or st.size > self.left:
+            return self._too_large(st.size)
+        return None
+
+    def _too_large(self, size: int) -> str:
+        if size > self.catalog.max_file_bytes:
+            return f"it is larger than LCI_MAX_OUTPUT_FILE_BYTES ({self.catalog.max_file_bytes})"
+        return "the files of this execution together are larger than the session's disk"

@@ -1,7 +1,8 @@
 """Settings: every knob of lci, read once from ``LCI_*`` environment variables.
 
 Secure defaults live here, in code: no network, 1 GiB of memory, one CPU, 256
-processes, a read-only root filesystem with a 256 MiB /tmp.
+processes, a read-only root filesystem, 1 GiB of disk (/mnt/data and /tmp together),
+uids of its own for every sandbox, and caps on everything the host takes from one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .errors import ConfigError
 
 __all__ = ["Settings", "format_bytes", "parse_bytes"]
 
+MAX_SIZE = 1024**5
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 
@@ -29,7 +31,10 @@ def parse_bytes(value: str | int, name: str = "size") -> int:
     m = _SIZE.match(value)
     if not m:
         raise ConfigError(name, value, "a size such as 512m, 1g or 1073741824")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    size = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if size > MAX_SIZE:
+        raise ConfigError(name, value, "a size of at most 1 PiB")
+    return size
 
 
 def format_bytes(n: int) -> str:
@@ -66,6 +71,23 @@ def _days(name: str, v: str) -> float:
     return f
 
 
+def _size_or_zero(name: str, v: str) -> int:
+    return 0 if v.strip() == "0" else parse_bytes(v, name)
+
+
+def _uid_range(name: str, v: str) -> tuple[int, int]:
+    lo, sep, hi = v.partition("-")
+    try:
+        first, last = int(lo), int(hi)
+    except ValueError:
+        raise ConfigError(name, v, "a range of uids such as 2000000000-2000999999") from None
+    if not sep or not 65536 <= first < last < 2**31 - 1 or last - first < 1023:
+        raise ConfigError(
+            name, v, "a range of at least 1024 uids between 65536 and 2147483646, first-last"
+        )
+    return first, last
+
+
 def _int(name: str, v: str) -> int:
     try:
         i = int(v)
@@ -87,10 +109,17 @@ _ENV: dict[str, tuple[str, object]] = {
     "memory": ("LCI_MEMORY", lambda n, v: parse_bytes(v, n)),
     "cpus": ("LCI_CPUS", _float),
     "pids_limit": ("LCI_PIDS_LIMIT", _int),
-    "tmp_size": ("LCI_TMP_SIZE", lambda n, v: parse_bytes(v, n)),
     "network": ("LCI_NETWORK", lambda n, v: v),
-    "sandbox_user": ("LCI_SANDBOX_USER", lambda n, v: v),
+    "runtime": ("LCI_RUNTIME", lambda n, v: v.strip() or "runc"),
+    "uid_range": ("LCI_UID_RANGE", _uid_range),
+    "disk_limit": ("LCI_DISK_LIMIT", _size_or_zero),
+    "disk_inodes": ("LCI_DISK_INODES", _int),
+    "min_free": ("LCI_MIN_FREE", _size_or_zero),
     "max_log_chars": ("LCI_MAX_LOG_CHARS", _int),
+    "max_log_bytes": ("LCI_MAX_LOG_BYTES", lambda n, v: parse_bytes(v, n)),
+    "max_message_bytes": ("LCI_MAX_MESSAGE_BYTES", lambda n, v: parse_bytes(v, n)),
+    "max_result_bytes": ("LCI_MAX_RESULT_BYTES", lambda n, v: parse_bytes(v, n)),
+    "max_image_bytes": ("LCI_MAX_IMAGE_BYTES", lambda n, v: parse_bytes(v, n)),
     "max_upload_bytes": ("LCI_MAX_UPLOAD_BYTES", lambda n, v: parse_bytes(v, n)),
     "max_output_file_bytes": ("LCI_MAX_OUTPUT_FILE_BYTES", lambda n, v: parse_bytes(v, n)),
     "max_code_bytes": ("LCI_MAX_CODE_BYTES", lambda n, v: parse_bytes(v, n)),
@@ -121,10 +150,19 @@ class Settings:
     memory: int = 1024**3
     cpus: float = 1.0
     pids_limit: int = 256
-    tmp_size: int = 256 * 1024**2
     network: str = "none"
-    sandbox_user: str = "1000:1000"
+    runtime: str = "runc"  # the engine's OCI runtime: runc, or runsc (gVisor)
+    # every session gets two uids of its own from here (launcher, kernel): none may exist
+    # on the host, and no two live sessions share one
+    uid_range: tuple[int, int] = (2_000_000_000, 2_000_999_999)
+    disk_limit: int = 1024**3  # /mnt/data and /tmp of one session together; 0: no cap
+    disk_inodes: int = 0  # files and directories on it; 0: one per 16 KiB of disk_limit
+    min_free: int = 1024**3  # below this much free space in LCI_HOME, new work is refused
     max_log_chars: int = 20_000
+    max_log_bytes: int = 64 * 1024**2  # the stored log of one execution
+    max_message_bytes: int = 16 * 1024**2  # one message from a kernel, all its frames
+    max_result_bytes: int = 8 * 1024**2  # rich results (HTML, JSON, ...) of one execution
+    max_image_bytes: int = 64 * 1024**2  # images of one execution
     max_upload_bytes: int = 128 * 1024**2
     max_output_file_bytes: int = 256 * 1024**2
     max_code_bytes: int = 1024**2
@@ -177,18 +215,6 @@ class Settings:
         return hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
 
     @property
-    def runtime_dir(self) -> Path:
-        """Where the kernels' unix sockets live. Socket paths must stay under 108 bytes,
-        so a deep LCI_HOME falls back to a short directory under /tmp."""
-        preferred = self.home / "run"
-        if len(str(preferred)) <= 60:
-            return preferred
-        return Path("/tmp") / f"lci-{os.getuid()}" / self.home_id
-
-    @property
-    def sandbox_uid_gid(self) -> tuple[int, int]:
-        uid, _, gid = self.sandbox_user.partition(":")
-        try:
-            return int(uid), int(gid or uid)
-        except ValueError:
-            raise ConfigError("LCI_SANDBOX_USER", self.sandbox_user, "uid:gid numbers") from None
+    def inodes(self) -> int:
+        """Inodes of a session's disk."""
+        return self.disk_inodes or max(self.disk_limit // (16 * 1024), 1024)

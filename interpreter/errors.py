@@ -10,6 +10,7 @@ not do what was asked::
     │   ├── EngineUnavailable               no engine answers
     │   ├── ImageNotFound                   the sandbox image is missing
     │   └── ImageBuildFailed                building the sandbox image failed
+    ├── InvalidCode (ValueError)            code the kernel cannot be sent (a lone surrogate)
     ├── SessionError
     │   ├── NoSuchSession (KeyError)        unknown session / thread id
     │   ├── SessionClosed                   the session (or manager) was closed
@@ -19,6 +20,7 @@ not do what was asked::
     │   ├── NoSuchFile (KeyError)           unknown file id
     │   ├── InvalidFilename (ValueError)    traversal, absolute path, NUL, empty ...
     │   └── FileTooLarge (ValueError)       over a configured size limit
+    ├── StorageFull (OSError)               LCI_HOME is below its free-space floor
     └── AssistantsError                     the Assistants layer (assistants, threads, runs)
         ├── NoSuchObject (KeyError)         unknown assistant / thread / message / run / step
         ├── InvalidRequest (ValueError)     a request the API refuses (bad tool, bad state)
@@ -45,6 +47,7 @@ __all__ = [
     "ImageBuildFailed",
     "ImageNotFound",
     "InterpreterError",
+    "InvalidCode",
     "InvalidFilename",
     "InvalidRequest",
     "KernelDied",
@@ -55,6 +58,7 @@ __all__ = [
     "SessionClosed",
     "SessionError",
     "SessionStartFailed",
+    "StorageFull",
     "ThreadLocked",
     "ToolCallLimit",
 ]
@@ -95,6 +99,15 @@ class ImageBuildFailed(BackendError):
     def __init__(self, step: str, detail: str) -> None:
         self.step, self.detail = step, detail
         super().__init__(f"Building the sandbox image failed at {step}: {detail}")
+
+
+class InvalidCode(InterpreterError, ValueError):
+    def __init__(self, position: int, problem: str) -> None:
+        self.position, self.problem = position, problem
+        super().__init__(
+            f"The code cannot be run: it holds {problem} at position {position}, which is not"
+            " text. Send valid Unicode (UTF-8)."
+        )
 
 
 class SessionError(InterpreterError):
@@ -151,6 +164,19 @@ class FileTooLarge(FileError, ValueError):
     def __init__(self, what: str, size: int, limit: int) -> None:
         self.what, self.size, self.limit = what, size, limit
         super().__init__(f"{what} is {size} bytes, over the limit of {limit} bytes.")
+
+
+class StorageFull(InterpreterError, OSError):
+    def __init__(self, free: int, floor: int) -> None:
+        self.free, self.floor = free, floor
+        super().__init__(
+            f"LCI_HOME is short of space: {free} bytes free, and lci keeps at least {floor}"
+            " (LCI_MIN_FREE). New sessions, uploads and executions are refused until space"
+            " is freed: delete files or stop sessions."
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class AssistantsError(InterpreterError):

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import anyio.to_thread
 
-from .errors import FileTooLarge, NoSuchFile
+from .errors import FileTooLarge, NoSuchFile, StorageFull
 from .results import FileInfo
 from .store import Store
 from .workspace import sanitize_filename
@@ -42,33 +42,56 @@ def guess_mime(filename: str) -> str:
 class FileStore:
     """Async API over the blob directory and the store. ``owner`` scopes every call."""
 
-    def __init__(self, store: Store, blobs_dir: Path, max_upload_bytes: int) -> None:
+    def __init__(
+        self, store: Store, blobs_dir: Path, max_upload_bytes: int, min_free: int = 0
+    ) -> None:
         self.store = store
         self.blobs = blobs_dir
         self.max_upload_bytes = max_upload_bytes
-        (self.blobs / "tmp").mkdir(parents=True, exist_ok=True)
+        self.min_free = min_free
+        self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.blobs / "tmp").mkdir(mode=0o700, exist_ok=True)
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / sha256
+
+    def free(self) -> int:
+        """Bytes free for lci in the filesystem that holds LCI_HOME."""
+        st = os.statvfs(self.blobs)
+        return st.f_bavail * st.f_frsize
+
+    def room(self) -> int:
+        """Bytes that may still be written before LCI_HOME reaches its floor (LCI_MIN_FREE)."""
+        return self.free() - self.min_free
+
+    def check_room(self, needed: int = 0) -> None:
+        """Raise StorageFull when ``needed`` more bytes would take LCI_HOME below its floor."""
+        free = self.free()
+        if free - needed < self.min_free:
+            raise StorageFull(free, self.min_free)
 
     # -- writing -------------------------------------------------------------------
 
     def ingest(self, read: Callable[[int], bytes], limit: int, what: str) -> tuple[str, int]:
         """Stream ``read`` into a blob; return (sha256, size). Blocking."""
         digest, size = hashlib.sha256(), 0
+        room = self.room()
+        if room <= 0:
+            raise StorageFull(self.free(), self.min_free)
         tmp = self.blobs / "tmp" / secrets.token_hex(8)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            with open(tmp, "wb") as out:
+            with open(fd, "wb") as out:
                 while chunk := read(CHUNK):
                     size += len(chunk)
                     if size > limit:
                         raise FileTooLarge(what, size, limit)
+                    if size > room:
+                        raise StorageFull(self.free(), self.min_free)
                     digest.update(chunk)
                     out.write(chunk)
             sha = digest.hexdigest()
-            final = self.blob_path(sha)
-            final.parent.mkdir(exist_ok=True)
-            os.replace(tmp, final)
+            self.adopt(tmp, sha)
             return sha, size
         finally:
             tmp.unlink(missing_ok=True)
@@ -76,7 +99,8 @@ class FileStore:
     def adopt(self, tmp: Path, sha: str) -> None:
         """Move a finished temporary file (under blobs/tmp) into place as blob ``sha``."""
         final = self.blob_path(sha)
-        final.parent.mkdir(exist_ok=True)
+        final.parent.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, final)
 
     def record(

@@ -79,23 +79,23 @@ class History:
             db.execute(
                 "UPDATE executions SET status = ?, duration_ms = ?, live_log = NULL, data = ?"
                 " WHERE id = ?",
-                (exe.status.value, exe.duration_ms, json.dumps(exe.to_dict()), exe.id),
+                (exe.status.value, exe.duration_ms, _dumps(_stored(exe.to_dict())), exe.id),
             )
 
-    def abandoned(self, exe_id: str, why: str) -> None:
-        """The caller went away mid-execution: the row must not stay ``running``."""
+    def ended_early(self, exe_id: str, status: str, why: str) -> None:
+        """The execution did not finish (``cancelled``: its caller went away; ``lost``: lci
+        failed): the row must not stay ``running``."""
         rows = self.store.query("SELECT data FROM executions WHERE id = ?", (exe_id,))
         if not rows:
             return
         data = json.loads(rows[0][0])
-        data.update(
-            status="cancelled", error={"ename": "Cancelled", "evalue": why, "traceback": []}
-        )
+        error = {"ename": status.capitalize(), "evalue": why, "traceback": []}
+        data.update(status=status, error=error)
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE executions SET status = 'cancelled', live_log = NULL, data = ?,"
+                "UPDATE executions SET status = ?, live_log = NULL, data = ?,"
                 " duration_ms = ? WHERE id = ?",
-                (json.dumps(data), int((time.time() - data["started_at"]) * 1000), exe_id),
+                (status, _dumps(data), int((time.time() - data["started_at"]) * 1000), exe_id),
             )
 
     def settle(self) -> int:
@@ -183,4 +183,24 @@ class History:
 def _entry(row: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(row[0])
     data["live_log"], data["status"] = row[1], row[2]
+    results = data.get("results") or []
+    for n, item in enumerate(data.get("transcript") or []):
+        if isinstance(item.get("result"), int) and item["result"] < len(results):
+            data["transcript"][n] = results[item["result"]]
     return data
+
+
+def _stored(data: dict[str, Any]) -> dict[str, Any]:
+    """A result is stored once: the transcript refers to it by its index in ``results``."""
+    index = {id(r): n for n, r in enumerate(data.get("results") or [])}
+    data["transcript"] = [
+        {"type": item["type"], "result": index[id(item)]} if id(item) in index else item
+        for item in data.get("transcript") or []
+    ]
+    return data
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """JSON text with any lone surrogate replaced, so every reader can encode it."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

@@ -36,7 +36,7 @@ import requests.exceptions
 
 from .errors import EngineUnavailable, ImageBuildFailed
 
-__all__ = ["METHODS", "base_tag", "build_image", "image_tag", "source_dir"]
+__all__ = ["METHODS", "base_tag", "build_image", "image_tag", "seccomp_profile", "source_dir"]
 
 SUITE = "bookworm"  # Debian 12: Python 3.11, like python:3.11-slim
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -69,6 +69,14 @@ def source_dir() -> Path:
             "or set LCI_IMAGE to an image you built yourself",
         )
     return root
+
+
+def seccomp_profile() -> str | None:
+    """The sandboxes' seccomp profile (images/seccomp.json, JSON text), or None."""
+    try:
+        return (source_dir() / "images" / "seccomp.json").read_text()
+    except (OSError, ImageBuildFailed):
+        return None
 
 
 def _base_identity() -> bytes:

@@ -1,9 +1,19 @@
 """Where a session lives: its directories on the host, its record, its sandbox spec.
 
-<runtime>/<sid>/ctl/       read-only in the sandbox: connection.json, activity
-<runtime>/<sid>/sock/      read-write: the kernel's ipc sockets, the launcher's state.json
-<runtime>/<sid>/exec.lock  host only: serialises executions across processes
-<home>/sessions/<sid>/data   the sandbox's /mnt/data
+::
+
+    <home>/sessions/<sid>/         0700, the host's
+        ctl/                       0700 root; read-only in the sandbox, read by the
+                                   launcher before it drops root: connection.json, activity
+        exec.lock                  host only: serialises executions across processes
+        disk.img, disk/            the session's disk (disk.py), nosuid,nodev,noexec:
+            data/   /mnt/data      the kernel's uid
+            tmp/    /tmp           the kernel's uid
+            sock/   /run/lci/sock  the kernel's uid: its ipc sockets
+            state/  /run/lci/state the launcher's uid: state.json
+
+Each session runs as two uids of its own (``SessionRecord.uid`` for the launcher, the
+next one for the kernel), allocated from ``LCI_UID_RANGE`` by the store.
 """
 
 from __future__ import annotations
@@ -11,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -20,26 +29,34 @@ import anyio.to_thread
 
 from .backends.base import Mount, Sandbox, SandboxSpec
 from .config import Settings
+from .disk import Disk
+from .errors import SessionStartFailed
 from .results import SessionState
 from .store import SessionRecord
-from .workspace import MOUNT, Workspace
 
 __all__ = [
-    "CONTAINER_CTL",
+    "CAPABILITIES",
     "CONTAINER_SOCK",
     "LABEL",
     "PORTS",
+    "kernel_uid",
     "make_dirs",
     "new_record",
     "sandbox_spec",
+    "session_disk",
     "teardown",
 ]
 
 CONTAINER_SOCK = "/run/lci/sock"
+CONTAINER_STATE = "/run/lci/state"
 CONTAINER_CTL = "/run/lci/ctl"
 PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 LABEL = "lci.managed"
 LAUNCHER = ["/opt/lci/venv/bin/python", "/opt/lci/kernels/lci_launcher.py"]
+# what the launcher needs to become two uids and to signal the kernel's; the kernel
+# keeps none of them
+CAPABILITIES = ["SETUID", "SETGID", "KILL", "SETPCAP"]
+SHM_SIZE = 64 * 1024**2
 
 
 def new_record(
@@ -49,9 +66,11 @@ def new_record(
     backend: str,
     idle_timeout: float | None = None,
     memory: int | None = None,
+    runtime: str | None = None,
 ) -> SessionRecord:
     sid = "sess_" + secrets.token_hex(6)
     now = time.time()
+    root = settings.sessions_dir / sid
     return SessionRecord(
         id=sid,
         thread_id=thread_id,
@@ -66,25 +85,47 @@ def new_record(
             "signature_scheme": "hmac-sha256",
             "kernel_name": "python3",
         },
-        runtime_dir=str(settings.runtime_dir / sid),
-        data_dir=str(settings.sessions_dir / sid / "data"),
+        runtime_dir=str(root),
+        data_dir=str(root / "disk" / "data"),
         created_at=now,
         last_activity=now,
         idle_timeout=idle_timeout or settings.idle_timeout,
         memory=memory or settings.memory,
+        runtime=runtime or settings.runtime,
     )
 
 
-def sandbox_spec(record: SessionRecord, settings: Settings, image: str) -> SandboxSpec:
-    runtime = Path(record.runtime_dir)
+def kernel_uid(record: SessionRecord) -> int:
+    return record.uid + 1
+
+
+def session_disk(record: SessionRecord, settings: Settings) -> Disk:
+    return Disk(Path(record.runtime_dir), settings.disk_limit, settings.inodes)
+
+
+def sandbox_spec(
+    record: SessionRecord, settings: Settings, image: str, seccomp: str | None
+) -> SandboxSpec:
+    root = Path(record.runtime_dir)
+    disk = root / "disk"
     return SandboxSpec(
         name=f"lci-{record.id}",
         image=image,
-        command=[*LAUNCHER, "--idle-timeout", f"{record.idle_timeout:g}"],
+        command=[
+            *LAUNCHER,
+            "--idle-timeout",
+            f"{record.idle_timeout:g}",
+            "--launcher-uid",
+            str(record.uid),
+            "--kernel-uid",
+            str(kernel_uid(record)),
+        ],
         mounts=[
-            Mount(record.data_dir, MOUNT),
-            Mount(str(runtime / "ctl"), CONTAINER_CTL, read_only=True),
-            Mount(str(runtime / "sock"), CONTAINER_SOCK),
+            Mount(str(disk / "data"), "/mnt/data"),
+            Mount(str(disk / "tmp"), "/tmp"),
+            Mount(str(disk / "sock"), CONTAINER_SOCK),
+            Mount(str(disk / "state"), CONTAINER_STATE),
+            Mount(str(root / "ctl"), CONTAINER_CTL, read_only=True),
         ],
         labels={
             LABEL: "1",
@@ -93,43 +134,53 @@ def sandbox_spec(record: SessionRecord, settings: Settings, image: str) -> Sandb
             "lci.thread": record.thread_id,
             "lci.owner": record.owner,
         },
-        user=settings.sandbox_user,
+        user="0:0",  # the launcher drops to the session's uids at once (see kernels/)
+        capabilities=CAPABILITIES,
+        seccomp=seccomp,
+        runtime=record.runtime,
         network=settings.network,
         memory=record.memory,
         cpus=settings.cpus,
         pids_limit=settings.pids_limit,
-        tmp_size=settings.tmp_size,
+        shm_size=SHM_SIZE,
     )
 
 
 def make_dirs(record: SessionRecord, settings: Settings) -> None:
-    runtime = Path(record.runtime_dir)
-    uid, gid = settings.sandbox_uid_gid
-    for sub, mode in (("ctl", 0o755), ("sock", 0o700)):
-        (runtime / sub).mkdir(parents=True, exist_ok=True)
-        (runtime / sub).chmod(mode)
-    sock = runtime / "sock"
-    if os.geteuid() == 0:
-        os.chown(sock, uid, gid)
-    else:  # the sandbox user must create its sockets here
-        sock.chmod(0o777)
-    (runtime / "ctl" / "activity").touch()
-    conn = runtime / "ctl" / "connection.json"
-    conn.write_text(json.dumps(record.connection))
-    conn.chmod(0o644)  # the sandbox user reads it; the key is that kernel's own
-    Workspace(Path(record.data_dir), (uid, gid)).create()
+    """The session's directories and disk (blocking; needs root for the uids and mount)."""
+    if os.geteuid() != 0:
+        raise SessionStartFailed(
+            record.id,
+            "lci runs every sandbox under uids and on a disk of its own, which needs root on"
+            " the host: run lci as root",
+        )
+    root = Path(record.runtime_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ctl = root / "ctl"
+    ctl.mkdir(mode=0o700, exist_ok=True)
+    _write_private(ctl / "connection.json", json.dumps(record.connection).encode())
+    _write_private(ctl / "activity", b"")
+    try:
+        session_disk(record, settings).create(record.uid, kernel_uid(record))
+    except OSError as exc:
+        raise SessionStartFailed(record.id, f"its disk could not be made: {exc}") from exc
 
 
-def remove_dirs(record: SessionRecord) -> None:
-    shutil.rmtree(record.runtime_dir, ignore_errors=True)
-    shutil.rmtree(Path(record.data_dir).parent, ignore_errors=True)
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
-async def teardown(sandbox: Sandbox | None, record: SessionRecord) -> None:
-    """Remove the sandbox and the session's directories (stored files stay)."""
+def remove_dirs(record: SessionRecord, settings: Settings) -> None:
+    session_disk(record, settings).destroy()
+
+
+async def teardown(sandbox: Sandbox | None, record: SessionRecord, settings: Settings) -> None:
+    """Remove the sandbox, then the session's disk and directories (stored files stay)."""
     if sandbox is not None:
         with suppress(Exception):
             await sandbox.terminate()
         with suppress(Exception):
             await sandbox.cleanup()
-    await anyio.to_thread.run_sync(remove_dirs, record)
+    await anyio.to_thread.run_sync(remove_dirs, record, settings)

@@ -9,22 +9,29 @@ manager opens, and inside each sandbox by the launcher's own idle watchdog.
 from __future__ import annotations
 
 import asyncio
+import grp
 import hashlib
+import pwd
 import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
-
-import zmq.asyncio
 
 from .backends.base import Backend, load_backend
 from .config import Settings
-from .errors import ImageNotFound, NoSuchSession, SessionClosed, SessionError
+from .errors import (
+    ConfigError,
+    ImageNotFound,
+    NoSuchSession,
+    SessionClosed,
+    SessionError,
+)
 from .files import FileStore
 from .history import History, Purged
-from .layout import LABEL, teardown
+from .layout import LABEL, session_disk, teardown
 from .locking import file_lock
 from .results import SessionState
 from .session import Session
@@ -44,12 +51,19 @@ class SessionManager:
         reaper: bool = True,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        _private_dir(self.settings.home)
+        _private_dir(self.settings.sessions_dir)
         self.store = Store(self.settings.db_path)
-        self.files = FileStore(self.store, self.settings.blobs_dir, self.settings.max_upload_bytes)
+        self.files = FileStore(
+            self.store,
+            self.settings.blobs_dir,
+            self.settings.max_upload_bytes,
+            self.settings.min_free,
+        )
         self.history = History(self.store)
         self.backend = backend or load_backend(self.settings)
-        self._context = zmq.asyncio.Context()
+        self._uids_checked = False
+        self._seccomp: str | None = None
         self._sessions: dict[str, Session] = {}  # by session id
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._use_reaper = reaper
@@ -94,7 +108,6 @@ class SessionManager:
         self._sessions.clear()
         self.backend.close()
         self.store.close()
-        self._context.term()
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -106,8 +119,11 @@ class SessionManager:
         owner: str = "",
         idle_timeout: float | None = None,
         memory: int | None = None,
+        runtime: str | None = None,
     ) -> Session:
-        """The live session of ``thread_id``, re-attached or started; files are attached."""
+        """The live session of ``thread_id``, re-attached or started; files are attached.
+
+        ``runtime`` (``runc``, ``runsc``) applies when a sandbox is started."""
         if self._closed:
             raise SessionClosed("manager")
         thread_id = thread_id or "thread_" + secrets.token_hex(8)
@@ -117,7 +133,7 @@ class SessionManager:
         async with self._thread_lock(owner, thread_id):
             session = await self._live(owner, thread_id)
             if session is None:
-                session = await self._start(owner, thread_id, idle_timeout, memory)
+                session = await self._start(owner, thread_id, idle_timeout, memory, runtime)
         ids = list(file_ids)
         if ids:
             await session.add_files(ids)
@@ -262,22 +278,30 @@ class SessionManager:
         return session
 
     async def _start(
-        self, owner: str, thread_id: str, idle_timeout: float | None, memory: int | None
+        self,
+        owner: str,
+        thread_id: str,
+        idle_timeout: float | None,
+        memory: int | None,
+        runtime: str | None = None,
     ) -> Session:
         previous = self.store.last_session_for(owner, thread_id)
+        image = await self.image()
+        self._admit()
         session = await Session.start(
             thread_id,
             owner=owner,
             settings=self.settings,
             backend=self.backend,
-            image=await self.image(),
+            image=image,
+            seccomp=self._seccomp,
             store=self.store,
             files=self.files,
-            context=self._context,
             renew=self._renew,
             history=self.history,
             idle_timeout=idle_timeout or (previous.idle_timeout if previous else None),
             memory=memory or (previous.memory if previous else None),
+            runtime=runtime or (previous.runtime if previous else None),
         )
         self._sessions[session.id] = session
         self._emit("sandbox_started", session_id=session.id, owner=owner)
@@ -311,10 +335,32 @@ class SessionManager:
             settings=self.settings,
             store=self.store,
             files=self.files,
-            context=self._context,
             renew=self._renew,
             history=self.history,
         )
+
+    def _admit(self) -> None:
+        """May one more sandbox start? Its uids must be free on the host, and LCI_HOME
+        must hold its whole disk on top of every live session's unused share and the
+        floor (LCI_MIN_FREE): a sandbox can never fill the disk the store lives on."""
+        if not self._uids_checked:
+            clash = host_ids_in(*self.settings.uid_range)
+            if clash:
+                raise ConfigError(
+                    "LCI_UID_RANGE",
+                    "{}-{}".format(*self.settings.uid_range),
+                    f"a range no host account uses ({clash} is in it)",
+                )
+            self._uids_checked = True
+        limit = self.settings.disk_limit
+        if not limit:
+            self.files.check_room()
+            return
+        reserved = sum(
+            max(limit - session_disk(rec, self.settings).used(), 0)
+            for rec in self.store.list_sessions(live_only=True)
+        )
+        self.files.check_room(reserved + limit)
 
     async def image(self) -> str:
         """The sandbox image to run; it must be present (``lci image build``)."""
@@ -327,6 +373,9 @@ class SessionManager:
                 tag = image_tag()
             if not await self.backend.image_present(tag):
                 raise ImageNotFound(tag)
+            from .image import seccomp_profile
+
+            self._seccomp = seccomp_profile()
             self._image = tag
         return self._image
 
@@ -350,7 +399,7 @@ class SessionManager:
             )
         if ended or rec.sandbox_id:
             sandbox = await self.backend.attach(rec.sandbox_id) if rec.sandbox_id else None
-            await teardown(sandbox, rec)
+            await teardown(sandbox, rec, self.settings)
 
     async def reap(self) -> int:
         """End every live session idle past its timeout; return how many."""
@@ -383,7 +432,7 @@ class SessionManager:
             if rec is None or not rec.state.live:
                 await self._remove(info.id)
                 if rec is not None:
-                    await teardown(None, rec)
+                    await teardown(None, rec, self.settings)
                 orphans += 1
             elif not info.running:
                 await self._end(rec, SessionState.DEAD, "the sandbox had exited")
@@ -392,7 +441,7 @@ class SessionManager:
             young = time.time() - rec.created_at < self.settings.start_timeout
             if rec.id not in seen and not young:
                 self.store.end_session(rec.id, SessionState.DEAD, "the sandbox was gone")
-                await teardown(None, rec)
+                await teardown(None, rec, self.settings)
                 dead += 1
         self.history.settle()
         return {"reaped": reaped, "orphans_removed": orphans, "dead": dead}
@@ -423,6 +472,32 @@ class SessionManager:
         async with lock:
             key = hashlib.sha256(f"{owner}\0{thread_id}".encode()).hexdigest()[:24]
             locks = self.settings.home / "locks"
-            locks.mkdir(exist_ok=True)
+            locks.mkdir(mode=0o700, exist_ok=True)
             async with file_lock(locks / key, poll=0.02):
                 yield
+
+
+def _private_dir(path: Path) -> None:
+    """A directory only the service's user can enter (created, or tightened)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def host_ids_in(first: int, last: int) -> str | None:
+    """A host user, group or subordinate id range that falls within [first, last], or None."""
+    for user in pwd.getpwall():
+        if first <= user.pw_uid <= last:
+            return f"user {user.pw_name} (uid {user.pw_uid})"
+    for group in grp.getgrall():
+        if first <= group.gr_gid <= last:
+            return f"group {group.gr_name} (gid {group.gr_gid})"
+    for sub in ("/etc/subuid", "/etc/subgid"):
+        with suppress(OSError):
+            for line in Path(sub).read_text().splitlines():
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                    lo, n = int(parts[1]), int(parts[2])
+                    if lo <= last and first < lo + n:
+                        return f"{sub} range of {parts[0]} ({lo}-{lo + n - 1})"
+    return None

@@ -106,6 +106,10 @@ class Execution:
     kernel_restarted: bool = False  # a fresh kernel (or sandbox) runs from now on
     state_lost: bool = False  # variables and imports from earlier calls are gone
     notice: str | None = None  # what happened to the session, in words
+    # output the host did not keep, by kind: {"what", "count", "bytes", "limit"}
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    # files in /mnt/data this execution wrote but that were not collected: {"path", "reason"}
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

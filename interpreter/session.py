@@ -1,49 +1,56 @@
 """One sandboxed kernel: start, execute, interrupt, restart, stop.
 
 A session is one container running one ipykernel (under ``kernels/lci_launcher.py``)
-and the jupyter_client that drives it over ``transport: ipc`` unix sockets in a
-per-session directory bind-mounted into the container (see ``layout.py``). What an
-execution produces is stored by ``outputs.py``.
+and the host's bounded client of it (``kernelclient.py``), which connects to the
+kernel's ``transport: ipc`` sockets on the session's disk (see ``layout.py``). What
+an execution produces is stored by ``outputs.py``.
+
+The sandbox is hostile: what it says about itself (the launcher's state file, the
+kernel's messages) is a hint. A kernel's death is reported only once the host has
+seen it itself (the connection closed and the launcher started another kernel, or
+the engine says the sandbox exited), and "out of memory" only when the cgroup's OOM
+counter, read on the host, moved.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import signal
-import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
-from queue import Empty
-from typing import Any
+from typing import Any, NoReturn
 
+import anyio
 import anyio.to_thread
-import zmq.asyncio
-from jupyter_client.asynchronous import AsyncKernelClient
 
 from .backends.base import Backend, Sandbox
 from .catalog import Catalog, SandboxFile
 from .config import Settings, format_bytes
-from .errors import SessionClosed, SessionStartFailed
+from .errors import InvalidCode, SessionClosed, SessionStartFailed
 from .files import FileStore
 from .history import History
-from .layout import PORTS, make_dirs, new_record, sandbox_spec, teardown
+from .kernelclient import Closed, Dropped, KernelClient
+from .launcher import Exit, LauncherState, read_state
+from .layout import kernel_uid, make_dirs, new_record, remove_dirs, sandbox_spec, teardown
 from .locking import file_lock
-from .messaging import OutputFold
+from .messaging import Budget, OutputFold
 from .outputs import LogSpool, OutputCollector
 from .results import ErrorInfo, Execution, ExecutionStatus, SessionState
 from .store import SessionRecord, Store
 from .workspace import MOUNT, Workspace
+from .zmtp import Limits, NotASocket
 
 __all__ = ["Session"]
 
 OutputCallback = Callable[[str, str], None]
-POLL_S = 0.25  # how often a waiting execution checks that the kernel is alive
-SANDBOX_POLL_EVERY = 8  # ... and every this many polls, that the container still runs
+POLL_S = 0.25  # how often a waiting execution looks up from the kernel's output
+SANDBOX_POLL_EVERY = 8  # ... and every this many polls, asks the engine the sandbox runs
+REPLY_S = 10.0  # how long the reply may lag the kernel going idle
+CONFIRM_S = 3.0  # how long a lost connection gets to be explained
 
 
 class _Deadline(Exception):
@@ -59,6 +66,10 @@ class _Died(Exception):
         self.detail = detail
 
 
+class _Disconnected(Exception):
+    pass
+
+
 class Session:
     """A live sandbox for one thread. Get one from ``SessionManager.session()``."""
 
@@ -70,13 +81,11 @@ class Session:
         settings: Settings,
         store: Store,
         files: FileStore,
-        context: zmq.asyncio.Context,
         renew: Callable[[Session], Awaitable[None]] | None = None,
         history: History | None = None,
     ) -> None:
         self.settings, self.store, self.files = settings, store, files
         self.history = history or History(store)
-        self._context = context
         self._renew = renew
         self._lock = asyncio.Lock()
         self._closed = False
@@ -85,8 +94,11 @@ class Session:
 
     def _adopt(self, record: SessionRecord, sandbox: Sandbox) -> None:
         self.record, self.sandbox = record, sandbox
-        self.runtime = Path(record.runtime_dir)
-        self.workspace = Workspace(Path(record.data_dir), self.settings.sandbox_uid_gid)
+        self.root = Path(record.runtime_dir)
+        self.sock_dir = self.root / "disk" / "sock"
+        self.state_file = self.root / "disk" / "state" / "state.json"
+        uid = kernel_uid(record)
+        self.workspace = Workspace(Path(record.data_dir), (uid, uid))
         self.catalog = Catalog(
             self.store,
             self.files,
@@ -94,23 +106,19 @@ class Session:
             record.owner,
             record.thread_id,
             self.settings.max_output_file_bytes,
+            self.settings.disk_limit,
         )
-        self.outputs = OutputCollector(
-            self.files,
-            self.workspace,
-            record.owner,
-            self.settings.max_output_file_bytes,
-            on_file=self.catalog.note,
-        )
-        self.kc: AsyncKernelClient | None = None
+        self.outputs = OutputCollector(self.files, self.catalog, record.owner)
+        self.kc: KernelClient | None = None
         self._generation = 0
-        self._state_mtime = 0
+        self._oom_baseline: int | None = None
         self._ready = False
 
     def _take_over(self, fresh: Session) -> None:
         """Become ``fresh`` (a new sandbox for this thread), keeping this object's identity."""
         self._adopt(fresh.record, fresh.sandbox)
         self.kc, self._ready, self._generation = fresh.kc, fresh._ready, fresh._generation
+        self._oom_baseline = fresh._oom_baseline
         self.notice = fresh.notice or self.notice
 
     # -- identity ---------------------------------------------------------------------
@@ -145,94 +153,98 @@ class Session:
         settings: Settings,
         backend: Backend,
         image: str,
+        seccomp: str | None = None,
         store: Store,
         files: FileStore,
-        context: zmq.asyncio.Context,
         renew: Callable[[Session], Awaitable[None]] | None = None,
         history: History | None = None,
         idle_timeout: float | None = None,
         memory: int | None = None,
+        runtime: str | None = None,
     ) -> Session:
-        record = new_record(thread_id, owner, settings, backend.name, idle_timeout, memory)
+        record = new_record(thread_id, owner, settings, backend.name, idle_timeout, memory, runtime)
         sid = record.id
-        await anyio.to_thread.run_sync(make_dirs, record, settings)
-        store.add_session(record)
-        spec = sandbox_spec(record, settings, image)
+        store.add_session(record, settings.uid_range)
         try:
-            sandbox = await backend.launch(spec)
+            await anyio.to_thread.run_sync(make_dirs, record, settings)
+            sandbox = await backend.launch(sandbox_spec(record, settings, image, seccomp))
         except BaseException:
-            store.end_session(sid, SessionState.DEAD, "the sandbox did not start")
+            with anyio.CancelScope(shield=True):
+                store.end_session(sid, SessionState.DEAD, "the sandbox did not start")
+                await anyio.to_thread.run_sync(remove_dirs, record, settings)
             raise
         store.update_session(sid, sandbox_id=sandbox.id)
         record.sandbox_id = sandbox.id
         session = cls(
-            record,
-            sandbox,
-            settings=settings,
-            store=store,
-            files=files,
-            context=context,
-            renew=renew,
+            record, sandbox, settings=settings, store=store, files=files, renew=renew,
             history=history,
-        )
+        )  # fmt: skip
         try:
             await session.connect(settings.start_timeout)
         except BaseException:
-            await session.stop("the kernel did not start", state=SessionState.DEAD)
+            with anyio.CancelScope(shield=True):
+                await session.stop("the kernel did not start", state=SessionState.DEAD)
             raise
         return session
 
     async def connect(self, timeout: float) -> None:
-        """Open the kernel client on the host-side sockets and wait until the kernel answers."""
+        """Connect to the kernel's sockets and wait until it answers (checked each time)."""
+        deadline = time.monotonic() + timeout
         if self.kc is None:
-            info = dict(self.record.connection, ip=str(self.runtime / "sock" / "kernel"))
-            self.kc = AsyncKernelClient(context=self._context)
-            self.kc.load_connection_info(info)  # type: ignore[arg-type]
-            self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
-        await self._wait_ready(time.monotonic() + timeout)
-        if self.record.state is SessionState.STARTING:
-            self.record.state = SessionState.IDLE
-            self.store.touch_session(self.id, SessionState.IDLE)
-
-    async def _wait_ready(self, deadline: float) -> None:
-        """Ready means a kernel_info round trip whose status also came back on iopub,
-        so no output of the next execution can be lost to a late subscription."""
-        assert self.kc is not None
-        polls = 0
+            limits = Limits(max_bytes=self.settings.max_message_bytes)
+            uid = kernel_uid(self.record)
+            self.kc = KernelClient(self.sock_dir, self.record.connection, uid=uid, limits=limits)
+        polls, healed = 0, False
         while True:
-            self._check_sockets()
-            msg_id = self.kc.kernel_info()
-            end = min(deadline, time.monotonic() + 0.5)
-            while time.monotonic() < end:
-                with suppress(Empty):
-                    msg = await self.kc.get_iopub_msg(timeout=max(end - time.monotonic(), 0.01))
-                    if msg["parent_header"].get("msg_id") == msg_id:
-                        self._generation = self._read_state().get("generation", 0)
-                        self._ready = True
-                        return
+            try:
+                if not self.kc.connected:
+                    await self.kc.connect(max(min(deadline - time.monotonic(), 2.0), 0.1))
+                if await self._handshake(min(deadline, time.monotonic() + 0.5)):
+                    break
+            except NotASocket as exc:  # the sandbox swapped a socket: never follow it
+                self.kc.close()
+                if healed:
+                    raise SessionStartFailed(self.id, str(exc)) from None
+                healed = True
+                self.notice = (
+                    "The kernel's sockets had been tampered with, so lci restarted the kernel:"
+                    " variables and imports are lost."
+                )
+                await self._new_kernel()
+            except (OSError, Closed, TimeoutError):  # not bound yet, or a kernel restarting
+                self.kc.close()
+                await asyncio.sleep(0.02)
             polls += 1
-            if polls % 2 == 0 and await self.sandbox.poll() is not None:
+            if polls % 4 == 0 and await self.sandbox.poll() is not None:
                 tail = await self.sandbox.logs()
                 detail = await self._exit_detail()
                 raise SessionStartFailed(
                     self.id, detail + (f"\nIts last output:\n{tail}" if tail else "")
                 )
             if time.monotonic() >= deadline:
+                self.kc.close()
                 raise SessionStartFailed(self.id, "the kernel did not answer in time")
+        self._generation = self._read_state().generation
+        if self._oom_baseline is None:
+            self._oom_baseline = await self.sandbox.oom_kills()
+        self._ready = True
+        if self.record.state is SessionState.STARTING:
+            self.record.state = SessionState.IDLE
+            self.store.touch_session(self.id, SessionState.IDLE)
 
-    def _check_sockets(self) -> None:
-        """Refuse to connect through anything but a socket the sandbox made (not a symlink
-        planted to make the host connect elsewhere)."""
-        for port in PORTS.values():
-            path = self.runtime / "sock" / f"kernel-{port}"
+    async def _handshake(self, until: float) -> bool:
+        """A kernel_info round trip whose status also came back on iopub, so no output
+        of the next execution can be lost to a late subscription."""
+        assert self.kc is not None
+        msg_id = self.kc.kernel_info()
+        while (left := until - time.monotonic()) > 0:
             try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue  # not bound yet; zmq retries
-            if not stat.S_ISSOCK(st.st_mode):
-                raise SessionStartFailed(
-                    self.id, f"{path.name} in the socket directory is not a socket"
-                )
+                msg = await self.kc.iopub(left)
+            except TimeoutError:
+                return False
+            if not isinstance(msg, Dropped) and msg["parent_header"]["msg_id"] == msg_id:
+                return True
+        return False
 
     # -- execute ----------------------------------------------------------------------
 
@@ -250,6 +262,7 @@ class Session:
         the kernel if it ignores the interrupt) before the cancellation goes on."""
         if self._closed:
             raise SessionClosed()
+        check_code(code)
         timeout = timeout or self.settings.exec_timeout
         async with self._lock:
             for attempt in range(2):
@@ -269,7 +282,7 @@ class Session:
             if self._renew is None:
                 raise SessionClosed("session (it expired)")
             await self._renew(self)
-        elif self._ready and self._read_state().get("generation", 0) != self._generation:
+        elif self._ready and self._read_state().generation != self._generation:
             self.notice = self.notice or (
                 "The kernel was restarted by another client: variables and imports are lost."
             )
@@ -280,7 +293,6 @@ class Session:
     async def _execute(
         self, code: str, timeout: float, on_output: OutputCallback | None
     ) -> Execution:
-        assert self.kc is not None
         exe = Execution(
             id="exec_" + secrets.token_hex(8),
             session_id=self.id,
@@ -292,23 +304,58 @@ class Session:
         if self.notice:
             exe.notice, exe.state_lost, exe.kernel_restarted = self.notice, True, True
             self.notice = None
-        started = time.monotonic()
         self._touch(SessionState.BUSY)
-        before = await anyio.to_thread.run_sync(self.workspace.scan)
-        spool = LogSpool(self.files.blobs / "tmp")
+        before = await anyio.to_thread.run_sync(self.catalog.scan)
+        spool = LogSpool(self.files.blobs / "tmp", self.settings.max_log_bytes)
         self.history.started(exe, self.owner, spool.path)
-        msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
-        fold = OutputFold(msg_id, self.settings.max_log_chars, on_text=_tee(spool, on_output))
+        try:
+            await self._run(exe, timeout, _tee(spool, on_output), spool, before)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                spool.discard()
+                self._touch(SessionState.IDLE)
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    why = "the caller went away; the code was stopped"
+                    self.history.ended_early(exe.id, "cancelled", why)
+                else:
+                    why = f"lci failed during the execution: {type(exc).__name__}: {exc}"
+                    self.history.ended_early(exe.id, "lost", why)
+            raise
+        self.history.finished(exe)
+        self._touch(SessionState.IDLE, executed=True)
+        return exe
+
+    async def _run(
+        self, exe: Execution, timeout: float, on_text: OutputCallback, spool: LogSpool,
+        before: Any,
+    ) -> None:  # fmt: skip
+        assert self.kc is not None
+        started = time.monotonic()
+        msg_id = self.kc.execute(exe.code)
+        budget = Budget(
+            chars=self.settings.max_log_chars,
+            result_bytes=self.settings.max_result_bytes,
+            image_bytes=self.settings.max_image_bytes,
+        )
+        fold = OutputFold(
+            msg_id, budget.chars, on_text=on_text, on_image=self.outputs.image, budget=budget
+        )
         try:
             try:
                 await self._collect(fold, started + timeout)
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):
-                    self.history.abandoned(exe.id, "the caller went away; the code was stopped")
-                    await self._abandon(fold, spool)
+                    await self._abandon(fold)
                 raise
             reply = await self._reply(msg_id)
-            if fold.error or reply.get("status") == "error":
+            if reply is None:
+                exe.status = ExecutionStatus.ERROR
+                exe.error = fold.error or ErrorInfo(
+                    "NoReply",
+                    "The kernel went idle without replying to the request, so lci cannot tell"
+                    " how the code ended; its output so far is above.",
+                )
+            elif fold.error or reply.get("status") == "error":
                 exe.status = ExecutionStatus.ERROR
                 exe.error = fold.error or _reply_error(reply)
         except _Deadline:
@@ -318,12 +365,18 @@ class Session:
             exe.error = ErrorInfo("KernelDied", died.detail)
             fold.note("error", f"KernelDied: {died.detail}\n")
             self._ready = False
+        except _Disconnected:
+            exe.status = ExecutionStatus.ERROR
+            exe.error = ErrorInfo(
+                "KernelDisconnected",
+                "The kernel closed its connection to lci during the execution: what it"
+                " printed after that is lost. The next call reconnects.",
+            )
+            fold.note("error", f"KernelDisconnected: {exe.error.evalue}\n")
+            self._ready = False
         finally:
             exe.duration_ms = int((time.monotonic() - started) * 1000)
         await self.outputs.finish(exe, fold, spool, before)
-        self.history.finished(exe)
-        self._touch(SessionState.IDLE, executed=True)
-        return exe
 
     async def _collect(self, fold: OutputFold, deadline: float) -> None:
         assert self.kc is not None
@@ -333,50 +386,73 @@ class Session:
             if remaining <= 0:
                 raise _Deadline
             try:
-                msg = await self.kc.get_iopub_msg(timeout=min(remaining, POLL_S))
-            except Empty:
+                msg = await self.kc.iopub(min(remaining, POLL_S))
+            except TimeoutError:
                 polls += 1
-                await self._check_alive(polls % SANDBOX_POLL_EVERY == 0)
+                if polls % SANDBOX_POLL_EVERY == 0 and await self.sandbox.poll() is not None:
+                    raise _Died(await self._exit_detail()) from None
                 continue
-            fold.feed(msg)
+            except Closed:
+                await self._lost_connection()
+            if isinstance(msg, Dropped):
+                limit = f"LCI_MAX_MESSAGE_BYTES ({self.settings.max_message_bytes}; {msg.reason})"
+                fold.drop("message", msg.size, limit)
+            else:
+                fold.feed(msg)
 
-    async def _reply(self, msg_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        """The shell reply to our request; older replies (probes, other requests) are dropped."""
+    async def _reply(self, msg_id: str, timeout: float = REPLY_S) -> dict[str, Any] | None:
+        """The shell reply to our request (older replies are dropped), or None."""
         assert self.kc is not None
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        while (left := end - time.monotonic()) > 0:
             try:
-                msg = await self.kc.get_shell_msg(timeout=max(end - time.monotonic(), 0.01))
-            except Empty:
-                break
-            if msg["parent_header"].get("msg_id") == msg_id:
+                msg = await self.kc.shell(left)
+            except (TimeoutError, Closed):
+                return None
+            if not isinstance(msg, Dropped) and msg["parent_header"]["msg_id"] == msg_id:
                 return dict(msg["content"])
-        return {}
+        return None
 
-    async def _check_alive(self, ask_backend: bool) -> None:
-        state = self._read_state()
-        if state.get("generation", self._generation) != self._generation:
-            raise _Died(self._death_detail(state))
-        if ask_backend and await self.sandbox.poll() is not None:
-            raise _Died(await self._exit_detail())
+    async def _lost_connection(self) -> NoReturn:
+        """The kernel's connection closed: find out why from what the host sees itself."""
+        self._ready = False
+        end = time.monotonic() + CONFIRM_S
+        while True:
+            if await self.sandbox.poll() is not None:
+                raise _Died(await self._exit_detail())
+            state = self._read_state()
+            if state.generation != self._generation:
+                raise _Died(await self._death_detail(state))
+            if time.monotonic() > end:
+                raise _Disconnected
+            await asyncio.sleep(0.05)
 
-    def _death_detail(self, state: dict[str, Any]) -> str:
-        exits = state.get("exits") or [{}]
-        last = exits[-1] if isinstance(exits[-1], dict) else {}
+    async def _death_detail(self, state: LauncherState) -> str:
+        last = state.exits[-1] if state.exits else Exit()
         limit = format_bytes(self.record.memory)
-        if last.get("oom"):
+        oom = await self._oom_confirmed()
+        if oom:
             cause = f"out of memory (the sandbox's memory limit is {limit})"
-        elif isinstance(last.get("signal"), int):
-            name = _signal_name(last["signal"])
+        elif last.signal is not None:
+            name = _signal_name(last.signal)
+            maybe = name == "SIGKILL" and oom is None
             cause = f"killed by {name}" + (
-                f" (possibly out of memory; limit {limit})" if name == "SIGKILL" else ""
+                f" (possibly out of memory; limit {limit})" if maybe else ""
             )
         else:
-            cause = f"it exited with code {last.get('returncode')}"
+            cause = f"it exited with code {last.returncode}"
         return (
             f"The kernel died: {cause}. Variables and imports are lost; files in {MOUNT} are "
             "intact and the next call runs in a fresh kernel."
         )
+
+    async def _oom_confirmed(self) -> bool | None:
+        """Did the cgroup's OOM counter (read on the host) move? None: cannot tell."""
+        now = await self.sandbox.oom_kills()
+        if now is None or self._oom_baseline is None:
+            return None
+        moved, self._oom_baseline = now > self._oom_baseline, now
+        return moved
 
     async def _exit_detail(self) -> str:
         info = await self.sandbox.exit_info()
@@ -391,10 +467,8 @@ class Session:
             f"{why}. State is lost; the next call starts a fresh session with the thread's files."
         )
 
-    async def _abandon(self, fold: OutputFold, spool: LogSpool) -> None:
+    async def _abandon(self, fold: OutputFold) -> None:
         """The caller went away mid-execution: stop the code so the session is free."""
-        spool.discard()
-        self._touch(SessionState.IDLE)
         with suppress(Exception):
             await self.interrupt()
             try:
@@ -409,6 +483,8 @@ class Session:
             except _Died as died:
                 self._ready = False
                 self.notice = died.detail
+            except _Disconnected:
+                self._ready = False
 
     async def _on_timeout(self, exe: Execution, fold: OutputFold, timeout: float) -> None:
         exe.status = ExecutionStatus.TIMEOUT
@@ -428,6 +504,9 @@ class Session:
             exe.state_lost = exe.kernel_restarted = True
             self._ready = False
             detail = died.detail
+        except _Disconnected:
+            self._ready = False
+            detail = f"The code ran longer than {timeout:g} s; the kernel then disconnected."
         exe.error = ErrorInfo("TimeoutError", detail)
         fold.note("error", f"TimeoutError: {detail}\n")
 
@@ -435,22 +514,29 @@ class Session:
 
     async def interrupt(self) -> None:
         """Interrupt the running code (KeyboardInterrupt in the kernel)."""
-        assert self.kc is not None
-        msg = self.kc.session.msg("interrupt_request", content={})
-        self.kc.control_channel.send(msg)
+        if self.kc is not None and self.kc.connected:
+            self.kc.interrupt()
+        else:  # not connected here: the launcher passes SIGUSR1 on as SIGINT
+            await self.sandbox.send_signal(signal.SIGUSR1)
 
     async def restart(self) -> None:
-        """Kill the kernel and start a fresh one in the same sandbox (state lost, files kept)."""
-        if not self._ready:  # not connected yet: the kernel to replace is the current one
-            self._generation = self._read_state().get("generation", 0)
+        """A fresh kernel in the same sandbox: variables are lost, files are kept. Every
+        process of the kernel's uid ends with it, and /tmp and /dev/shm are emptied."""
+        await self._new_kernel()
+        await self.connect(self.settings.start_timeout)
+
+    async def _new_kernel(self) -> None:
+        """Have the launcher replace the kernel; wait until it has."""
+        self._ready = False
+        if self.kc is not None:
+            self.kc.close()
+        current = self._read_state().generation
         await self.sandbox.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + self.settings.start_timeout
-        while self._read_state().get("generation", 0) == self._generation:
+        while self._read_state().generation == current:
             if time.monotonic() > deadline:
                 raise SessionStartFailed(self.id, "the kernel did not restart")
             await asyncio.sleep(0.02)
-        self._ready = False
-        await self.connect(self.settings.start_timeout)
 
     async def add_files(self, file_ids: list[str] | tuple[str, ...]) -> list[str]:
         """Place stored files at /mnt/data/<filename> and attach them to the thread."""
@@ -480,7 +566,7 @@ class Session:
 
     def _release(self) -> None:
         if self.kc is not None:
-            self.kc.stop_channels()
+            self.kc.close()
             self.kc = None
         self._ready = False
 
@@ -490,7 +576,7 @@ class Session:
         """Shut the sandbox down and free its resources; its stored files are kept."""
         self._release()
         self.store.end_session(self.id, state, reason)
-        await teardown(self.sandbox, self.record)
+        await teardown(self.sandbox, self.record, self.settings)
 
     async def __aenter__(self) -> Session:
         return self
@@ -502,36 +588,29 @@ class Session:
 
     def _touch(self, state: SessionState, executed: bool = False) -> None:
         with suppress(OSError):
-            os.utime(self.runtime / "ctl" / "activity")
+            os.utime(self.root / "ctl" / "activity")
         self.store.touch_session(self.id, state, executed)
 
-    def _read_state(self) -> dict[str, Any]:
-        """The launcher's state.json. The sandbox can write it, so read it defensively."""
-        path = self.runtime / "sock" / "state.json"
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return {}
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > 65536:
-                return {}
-            data = json.loads(os.read(fd, 65536) or b"{}")
-            return data if isinstance(data, dict) else {}
-        except ValueError:
-            return {}
-        finally:
-            os.close(fd)
+    def _read_state(self) -> LauncherState:
+        return read_state(self.state_file)
 
     @asynccontextmanager
     async def _exec_lock(self) -> AsyncIterator[None]:
         """Executions on one session are serialised across processes, too."""
         async with AsyncExitStack() as stack:
             try:
-                await stack.enter_async_context(file_lock(self.runtime / "exec.lock"))
+                await stack.enter_async_context(file_lock(self.root / "exec.lock"))
             except FileNotFoundError:  # the session ended under us: its directories are gone
                 raise _Gone from None
             yield
+
+
+def check_code(code: str) -> None:
+    """Code must be text the kernel can receive: a lone surrogate is refused."""
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidCode(exc.start, f"a lone surrogate ({code[exc.start]!r})") from None
 
 
 def _tee(spool: LogSpool, on_output: OutputCallback | None) -> OutputCallback:
@@ -547,10 +626,13 @@ def _tee(spool: LogSpool, on_output: OutputCallback | None) -> OutputCallback:
 
 
 def _reply_error(reply: dict[str, Any]) -> ErrorInfo:
+    tb = reply.get("traceback")
     return ErrorInfo(
-        str(reply.get("ename", "Error")),
-        str(reply.get("evalue", "")),
-        list(reply.get("traceback", [])),
+        str(reply.get("ename", "Error"))[:200],
+        str(reply.get("evalue", ""))[:10_000],
+        [line[:10_000] for line in tb[:200] if isinstance(line, str)]
+        if isinstance(tb, list)
+        else [],
     )
 
 

@@ -7,6 +7,8 @@ other processes never wait for a writer). Contents of files live on disk (files.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -52,7 +54,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     memory INTEGER NOT NULL,
     executions INTEGER NOT NULL DEFAULT 0,
     ended_at REAL,
-    end_reason TEXT
+    end_reason TEXT,
+    uid INTEGER NOT NULL DEFAULT 0,
+    runtime TEXT NOT NULL DEFAULT 'runc'
 );
 CREATE INDEX IF NOT EXISTS sessions_thread ON sessions(owner, thread_id);
 CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);
@@ -82,6 +86,8 @@ MIGRATIONS = [
     ("thread_files", "size", "INTEGER"),
     ("thread_files", "mtime_ns", "INTEGER"),
     ("thread_files", "source", "TEXT NOT NULL DEFAULT 'user'"),
+    ("sessions", "uid", "INTEGER NOT NULL DEFAULT 0"),
+    ("sessions", "runtime", "TEXT NOT NULL DEFAULT 'runc'"),
 ]
 LIVE = tuple(s.value for s in SessionState if s.live)
 
@@ -104,6 +110,8 @@ class SessionRecord:
     executions: int = 0
     ended_at: float | None = None
     end_reason: str | None = None
+    uid: int = 0  # the launcher's uid; the kernel's is uid + 1 (see layout.py)
+    runtime: str = "runc"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRecord:
@@ -137,8 +145,11 @@ class ContainerRecord:
 
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # private before SQLite writes a byte: its -wal and -shm files copy its mode
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -270,12 +281,16 @@ class Store:
 
     # -- sessions -----------------------------------------------------------------
 
-    def add_session(self, rec: SessionRecord) -> None:
-        cols = [f.name for f in fields(SessionRecord)]
-        values = [getattr(rec, c) for c in cols]
-        values[cols.index("state")] = rec.state.value
-        values[cols.index("connection")] = json.dumps(rec.connection)
+    def add_session(self, rec: SessionRecord, uids: tuple[int, int] | None = None) -> None:
+        """Insert ``rec``; with ``uids`` (first, last), first give it a pair of uids from
+        that range that no live session holds (``rec.uid``, ``rec.uid + 1``)."""
         with self.transaction() as db:
+            if uids is not None:
+                rec.uid = _free_uid(db, *uids)
+            cols = [f.name for f in fields(SessionRecord)]
+            values = [getattr(rec, c) for c in cols]
+            values[cols.index("state")] = rec.state.value
+            values[cols.index("connection")] = json.dumps(rec.connection)
             db.execute(
                 f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 values,
@@ -377,6 +392,19 @@ class Store:
                 (state.value, time.time(), reason, session_id),
             )
         return cur.rowcount > 0
+
+
+def _free_uid(db: sqlite3.Connection, first: int, last: int) -> int:
+    """A random even uid in [first, last) whose pair no live session uses."""
+    pairs = (last - first) // 2
+    for _ in range(64):
+        uid = first + 2 * secrets.randbelow(pairs)
+        taken = db.execute(
+            f"SELECT 1 FROM sessions WHERE uid = ? AND state IN {LIVE}", (uid,)
+        ).fetchone()
+        if taken is None:
+            return uid
+    raise RuntimeError(f"no free uid pair in {first}-{last}: widen LCI_UID_RANGE")
 
 
 def _file(row: sqlite3.Row) -> FileInfo:

@@ -15,17 +15,34 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidFilename
 
-__all__ = ["MOUNT", "FileStat", "Workspace", "sanitize_filename"]
+__all__ = ["MOUNT", "FileStat", "Scan", "Workspace", "name_problem", "sanitize_filename", "shown"]
 
 MOUNT = "/mnt/data"
 MAX_DEPTH = 8
 MAX_ENTRIES = 5000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def name_problem(name: str) -> str | None:
+    """Why a name found in /mnt/data cannot be a file's name on the host, or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return "its name contains control characters"
+    return None
+
+
+def shown(name: str) -> str:
+    """A name as it may be printed: undecodable bytes and control characters escaped."""
+    raw = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if 32 <= ord(c) < 127 or ord(c) >= 160 else repr(c)[1:-1] for c in raw)
 
 
 def sanitize_filename(name: str) -> str:
@@ -59,6 +76,25 @@ class FileStat:
     mtime_ns: int
     ctime_ns: int
     ino: int
+    blocks: int = 0  # 512-byte blocks allocated: less than size in a sparse file
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_blocks)
+
+    @property
+    def sparse(self) -> bool:
+        """More than 64 KiB of the file's length is not on disk (holes)."""
+        return self.size > self.blocks * 512 + 65536
+
+
+@dataclass
+class Scan:
+    """What a scan of /mnt/data found."""
+
+    files: dict[str, FileStat] = field(default_factory=dict)  # relative path -> stat
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (shown path, why)
+    truncated: bool = False  # more entries than MAX_ENTRIES: the rest were not looked at
 
 
 class Workspace:
@@ -69,8 +105,8 @@ class Workspace:
         self.owner = owner  # (uid, gid) to give new files and dirs, when we may chown
 
     def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o755)
+        """Make the root (the session's disk makes it for real sandboxes)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._chown(str(self.root))
 
     # -- walking -------------------------------------------------------------------
@@ -98,28 +134,28 @@ class Workspace:
         if self.owner is not None and os.geteuid() == 0:
             os.chown(path, *self.owner, dir_fd=dir_fd, follow_symlinks=False)
 
-    def scan(self) -> dict[str, FileStat]:
+    def scan(self) -> Scan:
         """Regular files under the root (relative paths), skipping dot-files and links.
 
-        Bounded in depth and entries, so a hostile tree cannot make it slow."""
-        found: dict[str, FileStat] = {}
+        Bounded in depth and entries, so a hostile tree cannot make it slow. Names that
+        are not valid UTF-8 or hold control characters are rejected, with their subtree."""
+        scan = Scan()
         budget = [MAX_ENTRIES]
         try:
             fd = os.open(self.root, _DIR_FLAGS)
         except OSError:
-            return found
-        self._scan(fd, "", 0, found, budget)
-        return found
+            return scan
+        self._scan(fd, "", 0, scan, budget)
+        return scan
 
-    def _scan(
-        self, fd: int, prefix: str, depth: int, out: dict[str, FileStat], budget: list[int]
-    ) -> None:
+    def _scan(self, fd: int, prefix: str, depth: int, out: Scan, budget: list[int]) -> None:
         try:
             with os.scandir(fd) as it:  # scandir works on a duplicate; fd stays ours
                 entries = list(it)
             for entry in entries:
                 budget[0] -= 1
                 if budget[0] < 0:
+                    out.truncated = True
                     return
                 if entry.name.startswith("."):
                     continue
@@ -128,9 +164,14 @@ class Workspace:
                 except OSError:
                     continue
                 rel = prefix + entry.name
-                if stat.S_ISREG(st.st_mode):
-                    out[rel] = FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                elif stat.S_ISDIR(st.st_mode) and depth + 1 < MAX_DEPTH:
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                    continue
+                problem = name_problem(entry.name)
+                if problem is not None:
+                    out.rejected.append((shown(rel), problem))
+                elif stat.S_ISREG(st.st_mode):
+                    out.files[rel] = FileStat.of(st)
+                elif depth + 1 < MAX_DEPTH:
                     try:
                         sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
                     except OSError:
@@ -191,7 +232,7 @@ class Workspace:
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
-        return FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        return FileStat.of(st)
 
     def remove(self, relpath: str) -> bool:
         """Unlink a file (or a link: never what it points to); False when it was missing."""

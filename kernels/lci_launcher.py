@@ -1,18 +1,30 @@
 """PID 1 of an lci sandbox container.
 
-It runs one ipykernel as a child process and supervises it:
+It runs one ipykernel as a child process and supervises it. Two identities, both
+per-session uids that exist nowhere on the host:
+
+* the launcher starts as root with only CAP_SETUID, CAP_SETGID, CAP_KILL and
+  CAP_SETPCAP (everything else dropped, ``no-new-privileges``), reads what only it may
+  read (the connection file, the activity clock), and becomes ``--launcher-uid``,
+  keeping those capabilities;
+* the kernel runs as ``--kernel-uid`` with no capabilities at all (bounding set
+  emptied, nothing survives ``execve``). It cannot signal, trace or write anything of
+  the launcher's: the launcher's state lives in ``--state-dir``, which only the
+  launcher can write, and the activity clock is an fd opened before the switch.
+
+What the launcher does:
 
 * the kernel listens on ``transport: ipc`` sockets in ``--socket-dir`` (bind-mounted
   from the host); nothing listens on a network port;
 * when the kernel dies (``os._exit``, a crash, the OOM killer) the launcher records why
-  in ``<socket-dir>/state.json`` and starts a fresh kernel on the same sockets, so the
-  host reconnects without starting a new container (``/mnt/data`` stays intact);
-* ``SIGHUP`` kills the kernel hard and starts a fresh one (the host's "restart" for code
-  that ignores interrupts); ``SIGUSR1`` forwards ``SIGINT`` to the kernel;
-* ``SIGTERM`` stops the kernel and exits;
-* the idle watchdog: when the host has not touched ``--activity`` (a read-only file in a
-  read-only mount) for ``--idle-timeout`` seconds, the launcher exits, so the sandbox
-  expires even when the host process is gone.
+  in ``<state-dir>/state.json``, ends every process of the kernel's uid, empties /tmp,
+  /dev/shm and the socket directory, and starts a fresh kernel on the same socket paths
+  (``/mnt/data`` intact);
+* ``SIGHUP``: the same, on purpose (the host's "restart"); ``SIGUSR1`` forwards
+  ``SIGINT`` to the kernel; ``SIGTERM`` stops everything and exits;
+* the idle watchdog: when the host has not touched the activity file for
+  ``--idle-timeout`` seconds, the launcher exits, so the sandbox expires even when no
+  host process is left.
 
 Only the standard library is used here; the kernel runs under the same interpreter.
 """
@@ -21,12 +33,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +47,9 @@ CRASH_LOOP_LIMIT = 3  # kernels that die within FAST_DEATH_S in a row
 FAST_DEATH_S = 2.0
 TICK_S = 1.0
 STARTUP = Path(__file__).with_name("lci_startup.py")
+PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 8, 24, 4
+CAP_LAST = 63
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,15 +57,79 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connection-file", default="/run/lci/ctl/connection.json")
     p.add_argument("--activity", default="/run/lci/ctl/activity")
     p.add_argument("--socket-dir", default="/run/lci/sock")
+    p.add_argument("--state-dir", default="/run/lci/state")
     p.add_argument("--workdir", default="/mnt/data")
     p.add_argument("--idle-timeout", type=float, default=3600.0)
     p.add_argument("--mplconfig", default="/opt/lci/mplconfig")
     p.add_argument("--scratch", default="/tmp")
+    p.add_argument("--shm", default="/dev/shm")
+    p.add_argument("--launcher-uid", type=int, default=None)
+    p.add_argument("--kernel-uid", type=int, default=None)
     return p.parse_args(argv)
 
 
+# -- identities ---------------------------------------------------------------------
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _set_caps(keep: bool) -> None:
+    """Effective = permitted (keep) or every set empty (not keep)."""
+    libc = _libc()
+    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    _check(libc.capget(ctypes.byref(header), data), "capget")
+    for d in data:
+        d.effective = d.permitted if keep else 0
+        if not keep:
+            d.permitted = d.inheritable = 0
+    _check(libc.capset(ctypes.byref(header), data), "capset")
+
+
+def become_launcher(uid: int) -> None:
+    """Root -> ``uid``, keeping the few capabilities the container was given."""
+    libc = _libc()
+    _check(libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "keepcaps")
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _set_caps(keep=True)
+    _check(libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "keepcaps off")
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # /proc/1 stays the launcher's own
+
+
+def become_kernel_user(uid: int) -> None:
+    """In a child: ``uid`` with no capabilities, now or after any exec."""
+    libc = _libc()
+    for cap in range(CAP_LAST + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the kernel's last: fine
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _set_caps(keep=False)
+
+
 def oom_kills() -> int:
-    """The cgroup's OOM-kill counter (cgroup v2 or v1), or -1 when unreadable."""
+    """The cgroup's OOM-kill counter (cgroup v2 or v1), or -1 when unreadable. A hint."""
     for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
         try:
             with open(path) as f:
@@ -66,65 +145,111 @@ def oom_kills() -> int:
 class Launcher:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.state_path = Path(args.socket_dir) / "state.json"
+        self.state_path = Path(args.state_dir) / "state.json"
         self.started = time.time()
         self.generation = 0
-        self.kernel: subprocess.Popen[bytes] | None = None
+        self.kernel_pid: int | None = None
         self.kernel_started = 0.0
         self.oom_baseline = oom_kills()
         self.fast_deaths = 0
         self.exits: list[dict[str, object]] = []
         self.exiting: str | None = None
+        # read while still root: neither is readable by the sandbox's uids
+        self.connection = Path(args.connection_file).read_bytes()
+        try:
+            self.activity_fd: int | None = os.open(args.activity, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.activity_fd = None
+        if args.launcher_uid is not None and os.getuid() == 0:
+            become_launcher(args.launcher_uid)
 
     # -- the kernel child ---------------------------------------------------------------
 
-    def prepare(self) -> str:
-        """Copy what the kernel writes to into the scratch tmpfs; return the connection file."""
-        scratch = Path(self.args.scratch).resolve()
-        conn = scratch / "lci-connection.json"
-        shutil.copyfile(self.args.connection_file, conn)
-        mpl = scratch / "matplotlib"
-        if Path(self.args.mplconfig).is_dir():
-            shutil.copytree(self.args.mplconfig, mpl, dirs_exist_ok=True)
-        os.environ.update(
-            MPLCONFIGDIR=str(mpl),
-            MPLBACKEND="module://matplotlib_inline.backend_inline",
-            IPYTHONDIR=str(scratch / "ipython"),
-            HOME=str(scratch),
-            PYTHONUNBUFFERED="1",
-        )
-        return str(conn)
-
-    def start_kernel(self, conn: str) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            conn,
-            "--HistoryManager.enabled=False",
-            "--IPKernelApp.exec_files=" + json.dumps([str(STARTUP)]),
-            "--IPKernelApp.parent_handle=0",
-        ]
-        # Sockets are created before the startup file runs; a permissive umask lets a
-        # non-root host connect. lci_startup restores 022 for the user's own files.
-        old = os.umask(0)
-        try:
-            self.kernel = subprocess.Popen(cmd, cwd=self.args.workdir, start_new_session=True)
-        finally:
-            os.umask(old)
+    def start_kernel(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                self._exec_kernel()
+            finally:
+                os._exit(127)
+        self.kernel_pid = pid
         self.generation += 1
         self.kernel_started = time.time()
         self.write_state()
 
-    def signal_kernel(self, sig: int) -> None:
-        if self.kernel is not None and self.kernel.poll() is None:
-            # The kernel leads its own process group: signal the group, so helper
-            # processes the user code started go too on a hard restart.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.kernel.pid, sig)
+    def _exec_kernel(self) -> None:
+        os.setsid()  # the kernel leads its own session and process group
+        if self.args.kernel_uid is not None:
+            become_kernel_user(self.args.kernel_uid)
+        os.umask(0o077)  # its sockets; lci_startup sets 022 for the user's own files
+        scratch = Path(self.args.scratch)
+        conn = scratch / "lci-connection.json"
+        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.connection)
+        mpl = scratch / "matplotlib"
+        if Path(self.args.mplconfig).is_dir():
+            shutil.copytree(self.args.mplconfig, mpl, dirs_exist_ok=True)
+        env = dict(
+            os.environ,
+            MPLCONFIGDIR=str(mpl),
+            MPLBACKEND="module://matplotlib_inline.backend_inline",
+            IPYTHONDIR=str(scratch / "ipython"),
+            HOME=str(scratch),
+            USER="sandbox",
+            LOGNAME="sandbox",
+            PYTHONUNBUFFERED="1",
+        )
+        os.chdir(self.args.workdir)
+        argv = [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            str(conn),
+            "--HistoryManager.enabled=False",
+            "--IPKernelApp.exec_files=" + json.dumps([str(STARTUP)]),
+            "--IPKernelApp.parent_handle=0",
+        ]
+        for sig in (signal.SIGCHLD, signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        os.execve(sys.executable, argv, env)
 
-    def on_kernel_exit(self, returncode: int, reason: str | None = None) -> None:
+    def signal_kernel(self, sig: int) -> None:
+        if self.kernel_pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.kernel_pid, sig)  # the kernel leads its own process group
+
+    def end_kernel_user(self) -> None:
+        """End every process of the kernel's uid and empty /tmp and /dev/shm.
+
+        Done by a child that becomes the kernel's uid: ``kill(-1)`` from it reaches every
+        process that uid owns (helpers started with setsid too), and the files it may
+        delete are exactly the kernel's."""
+        if self.args.kernel_uid is None:
+            self.signal_kernel(signal.SIGKILL)
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                become_kernel_user(self.args.kernel_uid)
+                _kill_all_of_my_uid()
+                for d in (self.args.scratch, self.args.shm, self.args.socket_dir):
+                    _empty(Path(d))
+            finally:
+                os._exit(0)
+        while True:  # reap as it kills: a zombie still counts as a process to kill(-1)
+            try:
+                if os.waitpid(-1, 0)[0] == pid:
+                    return
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+
+    def on_kernel_exit(self, status: int, reason: str | None = None) -> None:
+        returncode = os.waitstatus_to_exitcode(status)
         ooms = oom_kills()
         oom = ooms > self.oom_baseline >= 0
         self.oom_baseline = ooms
@@ -141,15 +266,16 @@ class Launcher:
                 "time": time.time(),
             },
         ]
-        self.kernel = None
+        self.kernel_pid = None
         self.fast_deaths = self.fast_deaths + 1 if uptime < FAST_DEATH_S else 0
+        self.end_kernel_user()
 
     # -- state for the host -------------------------------------------------------------
 
     def write_state(self) -> None:
         state = {
             "generation": self.generation,
-            "kernel_pid": self.kernel.pid if self.kernel else None,
+            "kernel_pid": self.kernel_pid,
             "kernel_started": self.kernel_started,
             "launcher_started": self.started,
             "exits": self.exits,
@@ -161,9 +287,9 @@ class Launcher:
 
     def idle_for(self) -> float:
         try:
-            last = os.stat(self.args.activity).st_mtime
+            last = os.fstat(self.activity_fd).st_mtime if self.activity_fd is not None else 0
         except OSError:
-            last = self.started
+            last = 0
         return time.time() - max(last, self.started)
 
     # -- the loop -----------------------------------------------------------------------
@@ -177,19 +303,28 @@ class Launcher:
                 return
             if pid == 0:
                 return
-            if self.kernel is not None and pid == self.kernel.pid:
-                self.kernel.returncode = os.waitstatus_to_exitcode(status)
-                self.on_kernel_exit(self.kernel.returncode)
+            if pid == self.kernel_pid:
+                self.on_kernel_exit(status)
+                self.write_state()
+
+    def restart(self) -> None:
+        """Kill the kernel (and everything of its uid) on purpose; a fresh one follows."""
+        if self.kernel_pid is None:
+            return
+        pid = self.kernel_pid
+        self.signal_kernel(signal.SIGKILL)
+        self.on_kernel_exit(_wait(pid), reason="restart")
+        self.fast_deaths = 0
 
     def run(self) -> int:
-        conn = self.prepare()
         rfd, wfd = os.pipe()
         os.set_blocking(wfd, False)
         signal.set_wakeup_fd(wfd)
         wanted = (signal.SIGCHLD, signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
         for sig in wanted:
             signal.signal(sig, lambda *_: None)
-        self.start_kernel(conn)
+        self.end_kernel_user()  # a fresh sandbox has nothing to end; a reused /tmp is emptied
+        self.start_kernel()
         while True:
             ready, _, _ = select.select([rfd], [], [], TICK_S)
             signals = set(os.read(rfd, 512)) if ready else set()
@@ -197,30 +332,65 @@ class Launcher:
                 return self.shutdown("terminated")
             if signal.SIGUSR1 in signals:
                 self.signal_kernel(signal.SIGINT)
-            if signal.SIGHUP in signals and self.kernel is not None:
-                self.signal_kernel(signal.SIGKILL)
-                self.kernel.wait()
-                self.on_kernel_exit(self.kernel.returncode, reason="restart")
-                self.fast_deaths = 0
+            if signal.SIGHUP in signals:
+                self.restart()
             self.reap()
-            if self.kernel is None:
+            if self.kernel_pid is None:
                 if self.fast_deaths >= CRASH_LOOP_LIMIT:
                     return self.shutdown("crashloop", code=3)
-                self.start_kernel(conn)
+                self.start_kernel()
             if self.idle_for() > self.args.idle_timeout:
                 return self.shutdown("idle")
 
     def shutdown(self, why: str, code: int = 0) -> int:
         self.exiting = why
         self.signal_kernel(signal.SIGTERM)
-        if self.kernel is not None:
-            try:
-                self.kernel.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.signal_kernel(signal.SIGKILL)
-                self.kernel.wait()
+        if self.kernel_pid is not None:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                pid, _ = os.waitpid(self.kernel_pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.05)
+        self.end_kernel_user()
         self.write_state()
         return code
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0
+
+
+def _kill_all_of_my_uid() -> None:
+    """kill(-1) until no process of this uid is left (a forking loop may race one pass)."""
+    for _ in range(1000):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.001)
+
+
+def _empty(directory: Path) -> None:
+    """Remove everything inside ``directory`` (not following links), keep it."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

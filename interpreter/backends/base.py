@@ -51,11 +51,14 @@ class SandboxSpec:
     labels: dict[str, str]
     env: dict[str, str] = field(default_factory=dict)
     user: str
+    capabilities: list[str] = field(default_factory=list)  # all others are dropped
+    seccomp: str | None = None  # a seccomp profile (JSON text); None: the engine's default
+    runtime: str = "runc"  # the OCI runtime (runc, runsc)
     network: str  # "none": no network at all
     memory: int  # bytes, swap included
     cpus: float
     pids_limit: int
-    tmp_size: int  # bytes of the /tmp tmpfs; the root filesystem is read-only
+    shm_size: int  # bytes of /dev/shm; the root filesystem is read-only
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,12 @@ class Sandbox(abc.ABC):
     async def usage(self) -> Usage | None:
         """Called by the inspector (lci sessions, /ui): memory and CPU used, or None if
         the sandbox is not running or the backend cannot tell."""
+        return None
+
+    async def oom_kills(self) -> int | None:
+        """Called by the session before and after a kernel's death: how many processes
+        the engine's memory limit has killed in this sandbox so far, or None when it
+        cannot tell. Read on the host, never from the sandbox."""
         return None
 
 

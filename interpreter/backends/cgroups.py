@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["read_usage"]
+__all__ = ["read_oom_kills", "read_usage"]
 
 ROOT = Path("/sys/fs/cgroup")
 
@@ -43,6 +43,27 @@ def read_usage(pid: int, proc: Path = Path("/proc"), root: Path = ROOT) -> tuple
     except (OSError, KeyError, ValueError):
         return None
     return max(memory, 0), cpu
+
+
+def read_oom_kills(pid: int, proc: Path = Path("/proc"), root: Path = ROOT) -> int | None:
+    """The ``oom_kill`` counter of ``pid``'s memory cgroup (v1 or v2), or None."""
+    try:
+        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):  # v1
+            candidate = root / "memory" / path.lstrip("/") / "memory.oom_control"
+        elif controllers == "":  # v2
+            candidate = root / path.lstrip("/") / "memory.events"
+        else:
+            continue
+        try:
+            return _stat(candidate).get("oom_kill")
+        except OSError:
+            continue
+    return None
 
 
 def _int(path: Path) -> int:

@@ -17,10 +17,11 @@ import docker
 import docker.errors
 import requests
 from docker.types import Mount as DockerMount
+from docker.types import Ulimit
 
 from ..errors import BackendError, EngineUnavailable, ImageNotFound
 from .base import Backend, ExitInfo, Sandbox, SandboxInfo, SandboxSpec, Usage
-from .cgroups import read_usage
+from .cgroups import read_oom_kills, read_usage
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -54,6 +55,7 @@ class DockerSandbox(Sandbox):
     def __init__(self, client: docker.DockerClient, container_id: str) -> None:
         self.client = client
         self.id = container_id
+        self._pid: int | None = None  # on the host, while it runs
 
     def _container(self) -> Container | None:
         try:
@@ -123,6 +125,17 @@ class DockerSandbox(Sandbox):
             read = (max(memory, 0), cpu_ns / 1e9)
         return Usage(*read)
 
+    async def oom_kills(self) -> int | None:
+        if self._pid is None:
+            state = await _call(self._state)
+            if not state or not state.get("Running"):
+                return None
+            self._pid = int(state.get("Pid") or 0) or None
+        count = None if self._pid is None else read_oom_kills(self._pid)
+        if count is None:
+            self._pid = None  # it may have restarted under another pid: look again next time
+        return count
+
     async def cleanup(self) -> None:
         c = await _call(self._container)
         if c is not None:
@@ -172,14 +185,19 @@ class DockerBackend(Backend):
             "detach": True,
             "user": spec.user,
             "network_mode": spec.network,
+            "runtime": spec.runtime,
             "read_only": True,
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={spec.tmp_size}"},
             "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges:true"],
+            "cap_add": spec.capabilities,
+            "security_opt": ["no-new-privileges:true"]
+            + ([f"seccomp={spec.seccomp}"] if spec.seccomp else []),
+            "shm_size": spec.shm_size,
             "mem_limit": spec.memory,
             "memswap_limit": spec.memory,
             "nano_cpus": int(spec.cpus * 1e9),
             "pids_limit": spec.pids_limit,
+            # per uid, and each sandbox's uids are its own: one sandbox's use is no other's
+            "ulimits": [Ulimit(name="nproc", soft=spec.pids_limit, hard=spec.pids_limit)],
             "mounts": [
                 DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
                 for m in spec.mounts

@@ -20,20 +20,29 @@ async def test_container_is_configured_hardened(
     host = attrs["HostConfig"]
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
-    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    # only what the launcher needs to become the session's two uids; the kernel keeps none
+    assert host["CapDrop"] == ["ALL"] and host["CapAdd"] == ["SETUID", "SETGID", "KILL", "SETPCAP"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert host["Memory"] == settings.memory == 1024**3
     assert host["MemorySwap"] == settings.memory  # no swap on top
     assert host["NanoCpus"] == int(settings.cpus * 1e9) and host["PidsLimit"] == settings.pids_limit
-    assert "size=" in host["Tmpfs"]["/tmp"]
+    assert not host.get("Tmpfs")  # /tmp is on the session's disk
+    assert host["Ulimits"] == [{"Name": "nproc", "Soft": 256, "Hard": 256}]
     assert not host.get("PortBindings") and not attrs["NetworkSettings"].get("Ports")
     assert host["Privileged"] is False
-    assert attrs["Config"]["User"] == "1000:1000"
+    rec = manager.store.get_session(session.id)
+    assert attrs["Config"]["User"] == "0:0"  # for the launcher's first instants only
+    assert attrs["Config"]["Cmd"][-4:] == [
+        "--launcher-uid",
+        str(rec.uid),
+        "--kernel-uid",
+        str(rec.uid + 1),
+    ]
     labels = attrs["Config"]["Labels"]
     assert labels["lci.managed"] == "1" and labels["lci.session"] == session.id
     assert labels["lci.thread"] == "t-hard" and labels["lci.home"] == settings.home_id
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    assert set(mounts) == {"/mnt/data", "/run/lci/ctl", "/run/lci/sock"}
+    assert set(mounts) == {"/mnt/data", "/tmp", "/run/lci/ctl", "/run/lci/sock", "/run/lci/state"}
     assert mounts["/run/lci/ctl"]["RW"] is False
 
 

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from interpreter.config import Settings, format_bytes, parse_bytes
@@ -9,7 +7,10 @@ from interpreter.errors import ConfigError
 def test_defaults_are_the_secure_ones():
     s = Settings.from_env({})
     assert s.network == "none" and s.memory == 1024**3 and s.idle_timeout == 3600
-    assert s.sandbox_user == "1000:1000" and s.pids_limit > 0
+    assert s.pids_limit > 0 and s.runtime == "runc"
+    assert s.uid_range[0] >= 65536 and s.uid_range[1] - s.uid_range[0] >= 1023
+    assert s.disk_limit == 1024**3 and s.inodes == 65536 and s.min_free == 1024**3
+    assert s.max_message_bytes <= 16 * 1024**2 and s.max_log_bytes <= 64 * 1024**2
 
 
 def test_env_is_read_through_the_mapping(tmp_path):
@@ -49,6 +50,16 @@ def test_sizes():
     assert format_bytes(1024**3) == "1 GiB" and format_bytes(1536 * 1024**2) == "1.5 GiB"
 
 
-def test_deep_home_gets_a_short_socket_dir():
-    deep = Settings(home=Path("/tmp") / ("x" * 80))
-    assert len(str(deep.runtime_dir / "sess_0123456789ab" / "sock" / "kernel-1")) < 100
+@pytest.mark.parametrize("value", ["1000-2000", "0-100000", "x", "3000000-3000010", "5-"])
+def test_uid_range_is_checked(value):
+    with pytest.raises(ConfigError, match="LCI_UID_RANGE"):
+        Settings.from_env({"LCI_UID_RANGE": value})
+    assert Settings.from_env({"LCI_UID_RANGE": "3000000-3100000"}).uid_range == (3000000, 3100000)
+
+
+def test_disk_settings_and_size_bounds():
+    s = Settings.from_env({"LCI_DISK_LIMIT": "0", "LCI_MIN_FREE": "0", "LCI_DISK_LIMIT_X": "1"})
+    assert s.disk_limit == 0 and s.min_free == 0
+    assert Settings.from_env({"LCI_DISK_LIMIT": "64m"}).inodes == 4096
+    with pytest.raises(ConfigError, match="LCI_MEMORY"):
+        Settings.from_env({"LCI_MEMORY": "99999999999g"})  # no OverflowError further on

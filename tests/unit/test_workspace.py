@@ -70,7 +70,7 @@ def test_scan_lists_regular_files_only(tmp_path):
     (root / ".hidden").write_text("h")
     os.symlink("/etc/passwd", root / "link")
     os.mkfifo(root / "fifo")
-    found = ws.scan()
+    found = ws.scan().files
     assert sorted(found) == ["a.txt", "d/b.txt"]
     assert found["d/b.txt"].size == 2
 
