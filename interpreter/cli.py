@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cli_sessions
-from .display import table
+from .display import safe, table
 from .errors import InterpreterError, NoSuchSession
 from .manager import SessionManager
 from .remote import SessionEnded
@@ -145,19 +145,25 @@ async def save_outputs(
 
 
 def print_human(exe: Execution, saved: list[tuple[str, Path, str]]) -> None:
+    """Logs, then what was saved; everything the sandbox wrote is escaped (``safe``)."""
     if exe.notice:
-        print(f"note: {exe.notice}", file=sys.stderr)
+        print(safe(f"note: {exe.notice}"), file=sys.stderr)
     logs = exe.logs
     if logs:
-        print(logs, end="" if logs.endswith("\n") else "\n")
+        print(safe(logs), end="" if logs.endswith("\n") else "\n")
     for kind, path, fid in saved:
-        print(f"{kind}: {path} ({fid})")
+        print(safe(f"{kind}: {path} ({fid})"))
+    for skipped in exe.skipped_files:
+        print(safe(f"not collected: {skipped['path']}: {skipped['reason']}"), file=sys.stderr)
+    for d in exe.dropped:
+        print(safe(f"dropped: {d['count']} {d['what']} ({d['bytes']} bytes): over {d['limit']}"),
+              file=sys.stderr)  # fmt: skip
     if (
         exe.status is not ExecutionStatus.OK
         and exe.error
         and exe.error.ename in ("TimeoutError", "KernelDied")
     ):
-        print(f"{exe.status}: {exe.error.evalue}", file=sys.stderr)
+        print(safe(f"{exe.status}: {exe.error.evalue}"), file=sys.stderr)
 
 
 # -- files -------------------------------------------------------------------------

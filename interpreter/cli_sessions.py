@@ -178,7 +178,8 @@ def _show(view: SessionView, recent: list[dict[str, Any]], as_json: bool) -> Non
     for e in recent:
         first = (e.get("code") or "").strip().split("\n")[0][:60]
         took = display.duration(e.get("duration_ms")) if e["status"] != "running" else "-"
-        print(f"  {display.stamp(e['started_at'])}  {e['id']}  {e['status']:<9} {took:>9}  {first}")
+        line = f"  {display.stamp(e['started_at'])}  {e['id']}  {e['status']:<9} {took:>9}  {first}"
+        print(display.safe(line))
 
 
 async def _housekeeping(args: argparse.Namespace) -> int:
@@ -222,19 +223,19 @@ async def _follow(events: AsyncIterator[dict[str, Any]]) -> None:
     async for ev in events:
         kind = ev["event"]
         if kind == "output":
-            out.write(ev["text"])
+            out.write(display.safe(ev["text"]))
             fresh = ev["text"].endswith("\n")
         else:
             if not fresh:
                 out.write("\n")
             fresh = True
             if kind == "started":
-                out.write(display.execution_header(ev["execution"]) + "\n")
+                out.write(display.safe(display.execution_header(ev["execution"])) + "\n")
             elif kind == "finished":
                 out.write(display.execution_footer(ev["execution"]) + "\n")
             elif kind == "ended":
                 s = ev["session"]
-                out.write(f"── session {s.id} ended ({s.state}: {s.end_reason})\n")
+                out.write(display.safe(f"── session {s.id} ended ({s.state}: {s.end_reason})\n"))
         out.flush()
 
 
@@ -348,14 +349,14 @@ class Prompt:
 
     def report(self, exe: Execution) -> None:
         if exe.notice:
-            print(f"note: {exe.notice}", file=sys.stderr)
+            print(display.safe(f"note: {exe.notice}"), file=sys.stderr)
         if exe.status in (ExecutionStatus.TIMEOUT, ExecutionStatus.DIED) and exe.error:
-            print(f"{exe.status}: {exe.error.evalue}", file=sys.stderr)
+            print(display.safe(f"{exe.status}: {exe.error.evalue}"), file=sys.stderr)
         items = [("image", fid) for fid in exe.images] + [("file", f.file_id) for f in exe.files]
         for done, (kind, fid) in enumerate(items):
             try:
                 name, data = _wait(self.portal.start_task_soon(self.insp.file, fid))
-                print(f"{kind}: {_save(self.out, name, fid, data)}", flush=True)
+                print(display.safe(f"{kind}: {_save(self.out, name, fid, data)}"), flush=True)
             except KeyboardInterrupt:  # stop saving, back to the prompt
                 print(
                     f"\nKeyboardInterrupt: {len(items) - done} of {len(items)} images and files"
@@ -483,7 +484,7 @@ class _CtrlC:
 
 def _echo(kind: str, text: str) -> None:
     stream = sys.stderr if kind in ("stderr", "error") else sys.stdout
-    stream.write(text)
+    stream.write(display.safe(text))
     stream.flush()
 
 

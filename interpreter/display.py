@@ -1,11 +1,15 @@
 """Plain text for the terminal: tables, durations, sizes, and executions as a log.
 
 Pure: takes the dicts the inspector gives (``SessionView.to_dict()``, history entries)
-and returns strings; the CLI prints them.
+and returns strings; the CLI prints them. Everything here can hold what a sandbox or a
+tenant wrote, so whatever reaches the terminal goes through ``safe``: control
+characters (escape sequences that retitle a window, move the cursor, or hide text)
+are shown escaped, never sent raw.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -16,6 +20,7 @@ __all__ = [
     "execution_footer",
     "execution_header",
     "execution_text",
+    "safe",
     "session_details",
     "session_rows",
     "size",
@@ -37,8 +42,22 @@ SESSION_HEADER = (  # thread first, state third: as `lci sessions` always printe
 )
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def safe(text: str) -> str:
+    """``text`` with every control character but newline and tab (and any lone surrogate)
+    written as an escape: ``\\x1b``."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = list(rows)
+    rows = [[safe(str(c)).replace("\n", "\\n").replace("\t", "\\t") for c in r] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     lines = (
         "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in (header, *rows)
@@ -106,7 +125,7 @@ def session_details(v: Mapping[str, Any]) -> str:
         ("container", v["container"] or "-"),
         ("limits", limits(v)),
     ]
-    return "\n".join(f"{k + ':':<12} {val}" for k, val in pairs)
+    return safe("\n".join(f"{k + ':':<12} {val}" for k, val in pairs))
 
 
 def limits(v: Mapping[str, Any]) -> str:
@@ -158,7 +177,9 @@ def execution_text(e: Mapping[str, Any], saved: Mapping[str, str] | None = None)
         parts.append(f"[file {f['path']} {f['file_id']}]")
     if e.get("logs_truncated"):
         parts.append("[output cut; the complete log is file " + str(e.get("log_file_id")) + "]")
-    return "\n".join(parts) + "\n"
+    for f in e.get("skipped_files") or []:
+        parts.append(f"[not collected: {f.get('path')}: {f.get('reason')}]")
+    return safe("\n".join(parts) + "\n")
 
 
 def output_text(item: Mapping[str, Any], saved: Mapping[str, str] | None = None) -> str:
@@ -201,4 +222,4 @@ def execution_footer(e: Mapping[str, Any], saved: Mapping[str, str] | None = Non
     if status != "ok" and e.get("error"):
         what = f": {e['error'].get('ename')}: {e['error'].get('evalue')}"
     lines.append(f"{mark} {e.get('id')} {status.upper()}{what}  {duration(e.get('duration_ms'))}")
-    return "\n".join(lines) + "\n"
+    return safe("\n".join(lines) + "\n")

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg"}
 DELIM = b"<IDS|MSG>"
 MAX_DEPTH = 32  # nesting of a message's JSON; deeper is refused
@@ -52,7 +53,7 @@ def clean_text(text: str) -> str:
     """``text`` with lone surrogates (from JSON ``\\udXXX`` escapes) replaced by U+FFFD."""
     if text.isascii():
         return text
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return _SURROGATE.sub("\ufffd", text)
 
 
 # -- parsing ------------------------------------------------------------------------

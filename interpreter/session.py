@@ -282,11 +282,14 @@ class Session:
             if self._renew is None:
                 raise SessionClosed("session (it expired)")
             await self._renew(self)
-        elif self._ready and self._read_state().generation != self._generation:
-            self.notice = self.notice or (
-                "The kernel was restarted by another client: variables and imports are lost."
-            )
-            self._ready = False
+        elif self._ready and (state := self._read_state()).generation != self._generation:
+            if await self._same_kernel():  # the state file says so; the connection says not
+                self._generation = state.generation
+            else:
+                self.notice = self.notice or (
+                    "The kernel was restarted by another client: variables and imports are lost."
+                )
+                self._ready = False
         if not self._ready:
             await self.connect(self.settings.start_timeout)
 
@@ -412,6 +415,16 @@ class Session:
             if not isinstance(msg, Dropped) and msg["parent_header"]["msg_id"] == msg_id:
                 return dict(msg["content"])
         return None
+
+    async def _same_kernel(self) -> bool:
+        """Does the kernel this client is connected to still answer? A restarted kernel
+        cannot: its predecessor's connections closed with it."""
+        assert self.kc is not None
+        try:
+            msg_id = self.kc.kernel_info()
+        except Closed:
+            return False
+        return await self._reply(msg_id, timeout=2.0) is not None
 
     async def _lost_connection(self) -> NoReturn:
         """The kernel's connection closed: find out why from what the host sees itself."""

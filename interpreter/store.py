@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .results import FileInfo, SessionState
 
 __all__ = ["ContainerRecord", "IndexEntry", "SessionRecord", "Store"]
@@ -404,7 +405,7 @@ def _free_uid(db: sqlite3.Connection, first: int, last: int) -> int:
         ).fetchone()
         if taken is None:
             return uid
-    raise RuntimeError(f"no free uid pair in {first}-{last}: widen LCI_UID_RANGE")
+    raise ConfigError("LCI_UID_RANGE", f"{first}-{last}", "a range with a free pair: widen it")
 
 
 def _file(row: sqlite3.Row) -> FileInfo:

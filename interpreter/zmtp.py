@@ -258,9 +258,9 @@ class Connection:
         try:
             transport.write(GREETING)
             transport.write(_command(b"READY", {b"Socket-Type": socket_type.encode()}))
-            if socket_type == "SUB":  # ZMTP 3.0: a subscription is a message, \x01 + topic
-                transport.write(_frames([b"\x01"]))
             await asyncio.wait_for(asyncio.shield(protocol.ready), timeout)
+            if socket_type == "SUB":  # ZMTP 3.0: a subscription is a message, \x01 + topic;
+                transport.write(_frames([b"\x01"]))  # sent once the handshake is done
         except BaseException:
             conn.close()
             raise

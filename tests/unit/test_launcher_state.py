@@ -1,0 +1,40 @@
+"""The launcher's state file, read as hostile input: anything off reads as no state."""
+
+import json
+import os
+
+from interpreter.launcher import LauncherState, parse_state, read_state
+
+
+def test_a_good_state_file():
+    raw = json.dumps(
+        {"generation": 3, "exits": [{"generation": 2, "returncode": -9, "signal": 9}]}
+    ).encode()
+    state = parse_state(raw)
+    assert state.generation == 3 and state.exits[0].signal == 9
+
+
+def test_forged_and_malformed_states_read_as_nothing():
+    for raw in (
+        b"[" * 60000,  # the depth bomb that hung every later call
+        b"\xff\xfe",
+        b"[]",
+        b'{"generation": "3"}',
+        b'{"generation": 1e400}',
+        b'{"generation": true}',
+    ):
+        assert parse_state(raw).generation == 0
+    odd = parse_state(b'{"generation": 2, "exits": [1, "x", {"signal": "9", "returncode": 9e99}]}')
+    assert odd.generation == 2 and odd.exits[0].signal is None and odd.exits[0].returncode is None
+
+
+def test_read_state_refuses_links_fifos_and_huge_files(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text('{"generation": 5}')
+    assert read_state(target).generation == 5
+    os.symlink(target, tmp_path / "link.json")
+    assert read_state(tmp_path / "link.json") == LauncherState()
+    os.mkfifo(tmp_path / "fifo.json")
+    assert read_state(tmp_path / "fifo.json") == LauncherState()  # and it did not block
+    (tmp_path / "big.json").write_text('{"generation": 5, "x": "' + "a" * 100_000 + '"}')
+    assert read_state(tmp_path / "big.json") == LauncherState()
