@@ -49,6 +49,8 @@ class FileStore:
         self.blobs = blobs_dir
         self.max_upload_bytes = max_upload_bytes
         self.min_free = min_free
+        # bytes promised but not yet used (live sandboxes' disks): set by the manager
+        self.reserved: Callable[[], int] = lambda: 0
         self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.blobs / "tmp").mkdir(mode=0o700, exist_ok=True)
 
@@ -61,14 +63,14 @@ class FileStore:
         return st.f_bavail * st.f_frsize
 
     def room(self) -> int:
-        """Bytes that may still be written before LCI_HOME reaches its floor (LCI_MIN_FREE)."""
-        return self.free() - self.min_free
+        """Bytes that may still be written before LCI_HOME reaches its floor (LCI_MIN_FREE),
+        the space promised to live sandboxes' disks kept aside."""
+        return self.free() - self.reserved() - self.min_free
 
     def check_room(self, needed: int = 0) -> None:
         """Raise StorageFull when ``needed`` more bytes would take LCI_HOME below its floor."""
-        free = self.free()
-        if free - needed < self.min_free:
-            raise StorageFull(free, self.min_free)
+        if self.room() < needed:
+            raise StorageFull(self.free(), self.min_free)
 
     # -- writing -------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class SessionManager:
             self.settings.max_upload_bytes,
             self.settings.min_free,
         )
+        self.files.reserved = self._reserved
         self.history = History(self.store)
         self.backend = backend or load_backend(self.settings)
         self._uids_checked = False
@@ -352,15 +353,17 @@ class SessionManager:
                     f"a range no host account uses ({clash} is in it)",
                 )
             self._uids_checked = True
+        self.files.check_room(self.settings.disk_limit)
+
+    def _reserved(self) -> int:
+        """What live sessions' disks may still grow by: kept aside from everything else."""
         limit = self.settings.disk_limit
         if not limit:
-            self.files.check_room()
-            return
-        reserved = sum(
+            return 0
+        return sum(
             max(limit - session_disk(rec, self.settings).used(), 0)
             for rec in self.store.list_sessions(live_only=True)
         )
-        self.files.check_room(reserved + limit)
 
     async def image(self) -> str:
         """The sandbox image to run; it must be present (``lci image build``)."""

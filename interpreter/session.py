@@ -51,6 +51,7 @@ POLL_S = 0.25  # how often a waiting execution looks up from the kernel's output
 SANDBOX_POLL_EVERY = 8  # ... and every this many polls, asks the engine the sandbox runs
 REPLY_S = 10.0  # how long the reply may lag the kernel going idle
 CONFIRM_S = 3.0  # how long a lost connection gets to be explained
+RECONNECT_S = 10.0  # how long a kernel that answered before may not answer, before a restart
 
 
 class _Deadline(Exception):
@@ -213,6 +214,13 @@ class Session:
                 await self._new_kernel()
             except (OSError, Closed, TimeoutError):  # not bound yet, or a kernel restarting
                 self.kc.close()
+                if not healed and self._stuck(deadline, timeout):
+                    healed = True
+                    self.notice = (
+                        "The kernel stopped answering on its sockets, so lci restarted it:"
+                        " variables and imports are lost."
+                    )
+                    await self._new_kernel()
                 await asyncio.sleep(0.02)
             polls += 1
             if polls % 4 == 0 and await self.sandbox.poll() is not None:
@@ -231,6 +239,12 @@ class Session:
         if self.record.state is SessionState.STARTING:
             self.record.state = SessionState.IDLE
             self.store.touch_session(self.id, SessionState.IDLE)
+
+    def _stuck(self, deadline: float, timeout: float) -> bool:
+        """A kernel that answered before and has not for RECONNECT_S is wedged (its
+        sockets closed under it), not slow to start."""
+        waited = timeout - (deadline - time.monotonic())
+        return self.record.state is not SessionState.STARTING and waited > RECONNECT_S
 
     async def _handshake(self, until: float) -> bool:
         """A kernel_info round trip whose status also came back on iopub, so no output
