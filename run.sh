@@ -7,7 +7,8 @@
 #
 # What it installs, only when missing: Python dependencies into .venv, a Docker engine
 # (Debian's docker.io, started in the background when no engine answers), debootstrap,
-# and the sandbox image (`lci image build`, registry-free).
+# and the sandbox image (`lci image build`, registry-free). With LCI_RUNTIME=runsc, and
+# always for the tests: gVisor (Debian's runsc), registered with the engine as `runsc`.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -64,6 +65,45 @@ ensure_docker() {
     exit 1
 }
 
+# --host-uds=all: the kernel binds its ipc sockets in the bind-mounted socket directory, and
+#   binds them again after a restart (with =create that second bind fails with EPERM);
+# --oci-seccomp: apply the container's seccomp profile inside the sandbox (runsc ignores it otherwise).
+RUNSC_ARGS=(--host-uds=all --network=none --oci-seccomp)
+
+runsc_registered() {
+    local want
+    want=$(printf '"%s",' "${RUNSC_ARGS[@]}")
+    want="{\"path\":\"$(command -v runsc)\",\"runtimeArgs\":[${want%,}]}"
+    [ "$(docker info --format '{{json .Runtimes.runsc}}' 2>/dev/null)" = "$want" ]
+}
+
+reload_docker() {
+    # SIGHUP: dockerd reloads daemon.json (runtimes included); running containers stay up
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ] && systemctl -q is-active docker; then
+        as_root systemctl reload docker
+    else
+        as_root sh -c 'kill -HUP "$(cat /var/run/docker.pid)"'
+    fi
+}
+
+ensure_runsc() {
+    runsc_registered && return
+    command -v runsc >/dev/null || apt_install runsc
+    say "registering the runsc runtime in /etc/docker/daemon.json"
+    local out
+    if ! out=$(as_root runsc install --runtime runsc -- "${RUNSC_ARGS[@]}" 2>&1); then
+        printf '%s\n' "$out" >&2
+        exit 1
+    fi
+    reload_docker
+    for _ in $(seq 1 30); do
+        runsc_registered && return
+        sleep 1
+    done
+    say "the Docker engine did not pick up the runsc runtime; see /etc/docker/daemon.json and its log"
+    exit 1
+}
+
 ensure_image() {
     if [ -n "${LCI_IMAGE:-}" ]; then
         return  # the user runs an image of their own
@@ -85,6 +125,9 @@ ensure_venv
 ensure_docker
 ensure_image
 [ $# -gt 0 ] || set -- serve
+if [ "${LCI_RUNTIME:-}" = runsc ] || [ "$1" = test ]; then
+    ensure_runsc
+fi
 case "$1" in
     test)
         shift
