@@ -411,6 +411,8 @@ class SessionManager:
             # a busy session is running code: only a stuck one (its process died) expires
             grace = self.settings.exec_timeout + self.settings.interrupt_grace + 60
             deadline = rec.expires_at() + (grace if rec.state is SessionState.BUSY else 0)
+            if rec.state is SessionState.STARTING:  # a slow start is not idleness
+                deadline = max(deadline, rec.created_at + self.settings.start_timeout)
             if now > deadline:
                 await self._end(
                     rec,

@@ -233,6 +233,8 @@ class Session:
                 self.kc.close()
                 raise SessionStartFailed(self.id, "the kernel did not answer in time")
         self._generation = self._read_state().generation
+        with suppress(OSError):  # the kernel answers: the idle clock starts now
+            os.utime(self.root / "ctl" / "activity")
         if self._oom_baseline is None:
             self._oom_baseline = await self.sandbox.oom_kills()
         self._ready = True

@@ -46,6 +46,7 @@ from pathlib import Path
 CRASH_LOOP_LIMIT = 3  # kernels that die within FAST_DEATH_S in a row
 FAST_DEATH_S = 2.0
 TICK_S = 1.0
+START_GRACE_S = 60.0  # the host's default start timeout
 STARTUP = Path(__file__).with_name("lci_startup.py")
 PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 8, 24, 4
 CAP_LAST = 63
@@ -290,7 +291,10 @@ class Launcher:
             last = os.fstat(self.activity_fd).st_mtime if self.activity_fd is not None else 0
         except OSError:
             last = 0
-        return time.time() - max(last, self.started)
+        # a kernel that is still starting is not idle: the host touches the clock once it
+        # answers (a slow runtime takes seconds), or gives up within its start timeout
+        since = last if last >= self.kernel_started else self.kernel_started + START_GRACE_S
+        return time.time() - since
 
     # -- the loop -----------------------------------------------------------------------
 

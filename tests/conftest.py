@@ -18,7 +18,7 @@ from interpreter import Settings
 TEST_LABEL = "lci.managed"
 # the OCI runtimes the isolation and lifecycle tests run under; CI registers runsc
 # (`bash run.sh test`), and a runtime the engine lacks fails those tests, never skips them
-RUNTIMES = ["runc"]
+RUNTIMES = ["runc", "runsc"]
 _HOMES: list[Settings] = []
 
 

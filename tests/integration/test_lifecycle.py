@@ -10,9 +10,15 @@ import pytest
 
 from interpreter import ExecutionStatus, SessionManager, SessionState
 
-from ..conftest import make_settings
+from ..conftest import RUNTIMES, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.docker]
+
+
+@pytest.fixture(params=RUNTIMES)
+def settings(settings, request):  # type: ignore[no-untyped-def]
+    """Every test here runs under each runtime (conftest.RUNTIMES)."""
+    return make_settings(settings, runtime=request.param)
 
 
 async def test_timeout_interrupts_and_keeps_state(manager):
