@@ -141,3 +141,26 @@ def test_ui_login_failures_count_like_bearer_ones(server: LiveServer) -> None:
     retry_after(client(server, here, BOB).get("/v1/files"))  # one count per address
     empty = browser.post("/ui/login", data={"key": "", "next": "/ui"}, headers=origin)
     assert empty.status_code in (401, 429)  # an empty key is never a guess
+
+
+def test_forwarded_for_does_not_move_the_address_but_the_scheme_still_comes_through(
+    server: LiveServer,
+) -> None:
+    """From 127.0.0.1, the address uvicorn trusts for X-Forwarded-* (a local proxy): the
+    forwarded scheme is believed (the inspector's cookie turns Secure), the forwarded
+    address is not used for the throttle (any local client could forge it)."""
+    local = client(server, "127.0.0.1", None)
+    login = local.post(
+        "/ui/login",
+        data={"key": ALICE},
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert login.status_code == 303 and "secure" in login.headers["set-cookie"].lower()
+    codes = [
+        local.get(
+            "/v1/files",
+            headers={"Authorization": f"Bearer {WRONG}", "X-Forwarded-For": f"198.51.100.{n}"},
+        ).status_code
+        for n in range(13)
+    ]
+    assert codes[:11] == [401] * 11 and codes[11:] == [429, 429]  # one address all along
