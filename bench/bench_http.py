@@ -48,8 +48,8 @@ from interpreter import SessionManager, Settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import summary  # the sibling script (bench/ is not a package)
 
-KEY = "key-alice"
-KEYS = f"alice:{KEY},bob:key-bob"
+KEY = "key-alice-6f1d0c9a2b7e4d3f8a5c1e0b"  # keys are at least 32 characters
+KEYS = f"alice:{KEY},bob:key-bob-3e8b5a1c7d2f9e4a6b0c8d1f2a"
 AZURE_QUERY = {"api-version": "2024-02-02-preview"}
 CODES = {"assign": "x = 1", "sum": "sum(range(1000))"}
 TARGET_MS = 2.0

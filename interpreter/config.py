@@ -124,6 +124,7 @@ _ENV: dict[str, tuple[str, object]] = {
     "max_output_file_bytes": ("LCI_MAX_OUTPUT_FILE_BYTES", lambda n, v: parse_bytes(v, n)),
     "max_code_bytes": ("LCI_MAX_CODE_BYTES", lambda n, v: parse_bytes(v, n)),
     "api_keys": ("LCI_API_KEYS", lambda n, v: v),
+    "admin_keys": ("LCI_ADMIN_KEYS", lambda n, v: v),
     "host": ("LCI_HOST", lambda n, v: v),
     "port": ("LCI_PORT", _int),
     "history_days": ("LCI_HISTORY_DAYS", _days),  # 0: keep forever
@@ -166,7 +167,8 @@ class Settings:
     max_upload_bytes: int = 128 * 1024**2
     max_output_file_bytes: int = 256 * 1024**2
     max_code_bytes: int = 1024**2
-    api_keys: str = ""  # "key1,key2" or "tenant:key,...": empty means LCI_HOME/api_keys
+    api_keys: str = field(default="", repr=False)  # "key,..." or "tenant:key,...": empty: keys_file
+    admin_keys: str = field(default="", repr=False)  # "key,...": may read every tenant's /metrics
     host: str = "127.0.0.1"
     port: int = 8000
     # Assistants runs: the chat-completions model behind them and their limits
@@ -208,6 +210,10 @@ class Settings:
     @property
     def keys_file(self) -> Path:
         return self.home / "api_keys"
+
+    @property
+    def ui_secret_file(self) -> Path:
+        return self.home / "ui_secret"
 
     @property
     def home_id(self) -> str:

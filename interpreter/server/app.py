@@ -14,8 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi.responses import Response
 
 from .. import __version__
 from ..config import Settings
@@ -24,59 +23,17 @@ from ..inspector import Inspector
 from ..manager import SessionManager
 from . import assistants, azure, containers, inspect, openai_files, problems, runs, threads, ui
 from .auth import AuthMiddleware, KeyRing, load_keys
-from .mcp import create_mcp, http_route
+from .bodies import BodyGuard
+from .mcp import MAX_REQUEST_BYTES, create_mcp, http_route
 from .metrics import Metrics
 from .running import ClientGone
+from .throttle import Throttle
 from .uploads import cleanup_tmp
+from .utf8 import JSONResponse
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("lci.server")
-
-
-class BodyLimit:
-    """JSON bodies are small: refuse ones far over the code limit before reading them
-    into memory. Uploads (multipart, streamed to disk) have their own limit."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or _is_upload(scope)
-            or scope["method"] in ("GET", "HEAD")
-            or scope["path"] == "/mcp"  # MCP has its own request limit
-        ):
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            msg = await receive()
-            seen += len(msg.get("body", b""))
-            if seen > self.limit:
-                raise problems.ApiError(413, self._message(), "request_too_large")
-            return msg
-
-        await self.app(scope, counted, send)
-
-    def _message(self) -> str:
-        return f"The request body is over {self.limit} bytes (see LCI_MAX_CODE_BYTES)."
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problems.render(scope["path"], 413, self._message(), "request_too_large")
-        await response(scope, receive, send)
-
-
-def _is_upload(scope: Scope) -> bool:
-    path: str = scope["path"].rstrip("/")
-    return scope["method"] == "POST" and (path.endswith("/files") or path.endswith("/upload"))
 
 
 def create_app(
@@ -88,7 +45,7 @@ def create_app(
     """The service app. Without ``manager`` it opens one (from ``settings``) for its lifetime."""
     settings = manager.settings if manager is not None else (settings or Settings.from_env())
     ring = keys or load_keys(settings)
-    metrics = Metrics()
+    metrics = Metrics(ring.tenants)
     mcp = create_mcp(lambda: app.state.manager, observe=metrics.observe)
 
     @asynccontextmanager
@@ -120,9 +77,11 @@ def create_app(
         " under /subscriptions/{s}/resourceGroups/{rg}/sessionPools/{pool}/, MCP at /mcp."
         " Every route but /healthz and these docs needs `Authorization: Bearer <key>`.",
         lifespan=lifespan,
+        default_response_class=JSONResponse,  # a stored lone surrogate is sent as U+FFFD
     )
     app.state.metrics = metrics
     app.state.keys = ring
+    app.state.throttle = throttle = Throttle()
     problems.install(app)
 
     @app.exception_handler(ClientGone)
@@ -148,9 +107,15 @@ def create_app(
             {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
         )
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics")
-    async def metrics_route() -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics: the key's tenant's series (an admin key: every tenant's)",
+    )
+    async def metrics_route(request: Request) -> Response:
+        state = request.state
+        text = metrics.render(None if state.admin else state.tenant)
+        return Response(text, media_type="text/plain; version=0.0.4")
 
     app.router.routes.append(http_route(mcp))  # exactly /mcp (a mount would redirect)
     app.include_router(openai_files.router)
@@ -163,6 +128,13 @@ def create_app(
     app.include_router(azure.router)
     ui.install(app)  # the web inspector at /ui (its own cookie login)
 
-    app.add_middleware(BodyLimit, limit=6 * settings.max_code_bytes + 64 * 1024)
-    app.add_middleware(AuthMiddleware, ring=lambda: ring, refuse=problems.refuse)
+    limit = 6 * settings.max_code_bytes + 64 * 1024
+    app.add_middleware(BodyGuard, limit=limit, mcp_limit=MAX_REQUEST_BYTES)
+    app.add_middleware(
+        AuthMiddleware,
+        ring=lambda: ring,
+        refuse=problems.refuse,
+        throttled=problems.throttled,
+        throttle=throttle,
+    )
     return app

@@ -3,8 +3,13 @@
 Keys come from ``LCI_API_KEYS`` (``key`` or ``tenant:key``, comma-separated) or, when
 that is empty, from ``LCI_HOME/api_keys`` (one per line, same forms, ``#`` comments).
 With neither, the first start writes a fresh key to that file (mode 0600) and prints
-it once. The check is an ASGI middleware, so every route is covered, mounted apps
-(``/mcp``) included; the tenant goes into ``scope["state"]["tenant"]``.
+it once. Keys shorter than 32 characters are refused at start-up. ``LCI_ADMIN_KEYS``
+are keys that may read every tenant's ``/metrics`` (and nothing else, unless they are
+tenant keys too).
+
+The check is an ASGI middleware, so every route is covered, mounted apps (``/mcp``)
+included; the tenant goes into ``scope["state"]["tenant"]``. Wrong keys are
+throttled per client address (``throttle.py``): a 429 instead of a check.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +27,41 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from ..errors import ConfigError
+from .throttle import Throttle, client_address
 
-__all__ = ["AuthMiddleware", "KeyRing", "load_keys"]
+__all__ = ["MIN_KEY_CHARS", "AuthMiddleware", "KeyRing", "load_keys"]
 
 PUBLIC = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
+ADMIN_ROUTES = ("/metrics",)
+MIN_KEY_CHARS = 32
+GENERATE = "python3 -c 'import secrets; print(\"lci-\" + secrets.token_urlsafe(32))'"
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
 @dataclass(frozen=True)
 class KeyRing:
     keys: dict[bytes, str]  # sha256(key) -> tenant
     created: str | None = None  # a key made on this start, to print once
+    admins: frozenset[bytes] = field(default_factory=frozenset)  # sha256 of LCI_ADMIN_KEYS
 
     def tenant(self, key: str) -> str | None:
-        digest = hashlib.sha256(key.encode()).digest()
+        return self.tenant_of(digest(key))
+
+    def tenant_of(self, key_digest: bytes) -> str | None:
         for known, tenant in self.keys.items():
-            if hmac.compare_digest(known, digest):
+            if hmac.compare_digest(known, key_digest):
                 return tenant
         return None
+
+    def is_admin(self, key_digest: bytes) -> bool:
+        return any(hmac.compare_digest(known, key_digest) for known in self.admins)
+
+    @property
+    def tenants(self) -> list[str]:
+        return sorted(set(self.keys.values()))
 
 
 def _parse(text: str, where: str) -> dict[bytes, str]:
@@ -52,23 +75,33 @@ def _parse(text: str, where: str) -> dict[bytes, str]:
         if not sep:
             tenant, key = "key-" + hashlib.sha256(item.encode()).hexdigest()[:10], item
         tenant, key = tenant.strip(), key.strip()
-        if not tenant or len(key) < 6:
-            raise ConfigError(where, item[:4] + "…", "keys of at least 6 characters")
-        keys[hashlib.sha256(key.encode()).digest()] = tenant
+        if not tenant:
+            raise ConfigError(where, f":<key of {len(key)} characters>", "a tenant before ':'")
+        if len(key) < MIN_KEY_CHARS:
+            shown = f"{tenant}:<{len(key)} characters>" if sep else f"<{len(key)} characters>"
+            raise ConfigError(
+                where,
+                shown,
+                f"keys of at least {MIN_KEY_CHARS} characters, which no one can guess; "
+                f"make one with {GENERATE}",
+            )
+        keys[digest(key)] = tenant
     return keys
 
 
 def load_keys(settings: Settings) -> KeyRing:
+    """The service's keys; raises ConfigError (naming the variable or file) for a short one."""
+    admins = frozenset(_parse(settings.admin_keys, "LCI_ADMIN_KEYS"))
     if settings.api_keys.strip():
-        return KeyRing(_parse(settings.api_keys, "LCI_API_KEYS"))
+        return KeyRing(_parse(settings.api_keys, "LCI_API_KEYS"), admins=admins)
     path = settings.keys_file
     if path.exists():
         keys = _parse(path.read_text(), str(path))
         if keys:
-            return KeyRing(keys)
+            return KeyRing(keys, admins=admins)
     key = "lci-" + secrets.token_urlsafe(32)
     _write_private(path, f"# lci API keys: one per line, 'key' or 'tenant:key'\ndefault:{key}\n")
-    return KeyRing(_parse(f"default:{key}", str(path)), created=key)
+    return KeyRing(_parse(f"default:{key}", str(path)), created=key, admins=admins)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -95,26 +128,48 @@ def bearer(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
-    """Refuse requests without a known key (401 in the caller's dialect)."""
+    """Refuse requests without a known key: 401 in the caller's dialect, or 429 (the key
+    unchecked) while the caller's address is throttled for wrong keys."""
 
     def __init__(
         self,
         app: ASGIApp,
         ring: Callable[[], KeyRing],
         refuse: Callable[[Scope, str], Any],
+        throttled: Callable[[Scope, float], Any],
+        throttle: Throttle,
     ) -> None:
         self.app, self.ring, self.refuse = app, ring, refuse
+        self.throttled, self.throttle = throttled, throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC or _is_ui(scope["path"]):
             await self.app(scope, receive, send)
             return
         token = bearer(scope)
-        tenant = self.ring().tenant(token) if token else None
-        if tenant is None:
-            why = "a wrong API key" if token else "no API key (Authorization: Bearer <key>)"
-            response = self.refuse(scope, f"The request carried {why}.")
+        if token is None:
+            response = self.refuse(
+                scope, "The request carried no API key (Authorization: Bearer <key>)."
+            )
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})["tenant"] = tenant
+        address, key_digest = client_address(scope), digest(token)
+        wait = self.throttle.wait(address, key_digest)
+        if wait > 0:
+            await self.throttled(scope, wait)(scope, receive, send)
+            return
+        ring = self.ring()
+        tenant = ring.tenant_of(key_digest)
+        admin = ring.is_admin(key_digest)
+        if tenant is None and not (admin and scope["path"] in ADMIN_ROUTES):
+            if admin:
+                why = "an admin key, which reads /metrics only"
+            else:
+                why = "a wrong API key"
+                self.throttle.failed(address)
+            await self.refuse(scope, f"The request carried {why}.")(scope, receive, send)
+            return
+        self.throttle.succeeded(address, key_digest)
+        state = scope.setdefault("state", {})
+        state["tenant"], state["admin"] = tenant, admin
         await self.app(scope, receive, send)

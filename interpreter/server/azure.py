@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from ..catalog import SandboxFile
@@ -24,6 +24,7 @@ from .common import Deps, blob_response, deps, iso, python_result, stderr_with_e
 from .problems import ApiError
 from .running import check_code, execute
 from .uploads import receive_upload
+from .utf8 import JSONResponse
 
 __all__ = ["POOL_PREFIX", "router"]
 

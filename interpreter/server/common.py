@@ -18,6 +18,7 @@ from ..config import Settings
 from ..manager import SessionManager
 from ..results import Execution, FileInfo
 from .metrics import Metrics
+from .utf8 import scrub
 
 __all__ = ["Deps", "blob_response", "deps", "iso", "python_result", "stderr_with_error"]
 
@@ -47,7 +48,7 @@ def blob_response(d: Deps, info: FileInfo, media_type: str | None = None) -> Fil
     return FileResponse(
         d.manager.files.blob_path(info.sha256),
         media_type=media_type or info.mime_type,
-        filename=info.filename,
+        filename=scrub(info.filename),
     )
 
 

@@ -14,7 +14,7 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import SandboxFile
@@ -29,6 +29,7 @@ from .pages import page
 from .problems import ApiError
 from .running import check_code, execute, stream
 from .uploads import receive_upload
+from .utf8 import JSONResponse
 
 __all__ = ["router"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import nbformat
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..errors import InterpreterError
@@ -23,6 +23,7 @@ from ..session import Session
 from .common import Deps, deps
 from .problems import ApiError
 from .running import check_code, execute, stream
+from .utf8 import JSONResponse, scrub
 
 __all__ = ["router"]
 
@@ -203,7 +204,7 @@ async def stop(session_id: str, request: Request, d: Deps = deps) -> dict[str, A
 async def notebook(session_id: str, request: Request, d: Deps = deps) -> Response:
     nb = await _inspector(request).notebook(session_id, d.tenant)
     return Response(
-        nbformat.writes(nb),
+        scrub(nbformat.writes(nb)),
         media_type="application/x-ipynb+json",
         headers={"Content-Disposition": f'attachment; filename="{session_id}.ipynb"'},
     )

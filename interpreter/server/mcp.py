@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import anyio
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ResourceError, ToolError
 from mcp.server.fastmcp.server import StreamableHTTPASGIApp
@@ -39,12 +41,14 @@ from mcp.types import (
 )
 from pydantic import AnyUrl, Field
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings, format_bytes
 from ..errors import InterpreterError, NoSuchFile
 from ..manager import SessionManager
 from ..results import Execution, ExecutionStatus, FileInfo
 from ..workspace import MOUNT
+from .utf8 import clean, scrub
 
 __all__ = ["create_mcp", "http_route", "run_stdio"]
 
@@ -52,6 +56,7 @@ FILE_PREFIX = "lci://files/"
 FILE_URI = FILE_PREFIX + "{file_id}"
 FILE_ID = re.compile(r"file-[0-9a-f]{24}")
 MAX_INLINE_BYTES = 16 * 1024**2  # a download bigger than this is refused, not inlined
+MAX_REQUEST_BYTES = 48 * 1024**2  # one HTTP request (an upload_file call is most of it)
 STRUCTURED = ("status", "thread_id", "id", "error", "files", "state_lost", "log_file_id")
 TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "image/svg+xml")
 Timeout = Annotated[float | None, Field(gt=0, le=86400)]
@@ -89,7 +94,7 @@ class _Tools:
     def __init__(
         self,
         get_manager: Callable[[], SessionManager],
-        observe: Callable[[Execution], None] | None = None,
+        observe: Callable[[Execution, str], None] | None = None,
     ) -> None:
         self.manager = get_manager
         self.observe = observe  # the service's metrics
@@ -115,8 +120,8 @@ class _Tools:
             sess = await manager.session(session, owner=owner)
             exe = await sess.execute(code, timeout=timeout)
             if self.observe is not None:
-                self.observe(exe)
-            content: list[ContentBlock] = [TextContent(type="text", text=_report(exe))]
+                self.observe(exe, owner)
+            content: list[ContentBlock] = [TextContent(type="text", text=scrub(_report(exe)))]
             for file_id in exe.images:
                 info, data = await self.stored(ctx, file_id)
                 b64 = base64.b64encode(data).decode()
@@ -126,7 +131,7 @@ class _Tools:
                 content.append(_link(info, f.path))
         return CallToolResult(
             content=content,
-            structuredContent={k: v for k, v in exe.to_dict().items() if k in STRUCTURED},
+            structuredContent=clean({k: v for k, v in exe.to_dict().items() if k in STRUCTURED}),
             isError=exe.status is not ExecutionStatus.OK,
         )
 
@@ -172,7 +177,7 @@ class _Tools:
         ]
         return CallToolResult(
             content=[TextContent(type="text", text=json.dumps(rows, indent=1))],
-            structuredContent={"files": rows},
+            structuredContent=clean({"files": rows}),
         )
 
     async def download_file(
@@ -195,7 +200,7 @@ class _Tools:
                     raise NoSuchFile(f"{MOUNT}/{rel}")
                 file_id = found[0].file_id
         info, data = await self.stored(ctx, file_id)
-        note = f"{info.filename}: {info.bytes} bytes, {info.mime_type}, file id {info.id}"
+        note = scrub(f"{info.filename}: {info.bytes} bytes, {info.mime_type}, file id {info.id}")
         return [TextContent(type="text", text=note), _embedded(info, data)]
 
     async def stored_file(self, file_id: str, ctx: Context) -> bytes:
@@ -218,8 +223,8 @@ def create_mcp(
     get_manager: Callable[[], SessionManager],
     *,
     stateless: bool = False,
-    max_request_bytes: int = 48 * 1024**2,
-    observe: Callable[[Execution], None] | None = None,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    observe: Callable[[Execution, str], None] | None = None,
 ) -> FastMCP[Any]:
     """The MCP server. ``get_manager`` is called on each request (the service opens its
     manager in its lifespan, after this is built). Over HTTP the endpoint is exactly
@@ -261,7 +266,24 @@ def http_route(server: FastMCP[Any], path: str = "/mcp") -> Route:
     """The streamable HTTP endpoint at exactly ``path`` (a mount would redirect ``/mcp``
     to ``/mcp/``). Creates ``server.session_manager``."""
     server.streamable_http_app()
-    return Route(path, endpoint=StreamableHTTPASGIApp(server.session_manager))
+    return Route(path, endpoint=_TenantBound(StreamableHTTPASGIApp(server.session_manager)))
+
+
+class _TenantBound:
+    """Tell the MCP SDK who is calling: the tenant the key check found, as the
+    authenticated user. The SDK binds each MCP session to the user that opened it and
+    answers any other user's use of its ``mcp-session-id`` (POST, GET or DELETE) with
+    404, exactly as for an unknown session."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tenant = (scope.get("state") or {}).get("tenant")
+        if isinstance(tenant, str) and tenant:
+            token = AccessToken(token="", client_id=f"lci-tenant:{tenant}", scopes=[])
+            scope["user"] = AuthenticatedUser(token)
+        await self.app(scope, receive, send)
 
 
 async def run_stdio(settings: Settings) -> None:
@@ -337,9 +359,9 @@ def _link(info: FileInfo, path: str) -> ResourceLink:
     return ResourceLink(
         type="resource_link",
         uri=AnyUrl(FILE_URI.format(file_id=info.id)),
-        name=info.filename,
-        title=path,
-        description=f"{path}, written by the code (file id {info.id})",
+        name=scrub(info.filename),
+        title=scrub(path),
+        description=scrub(f"{path}, written by the code (file id {info.id})"),
         mimeType=info.mime_type,
         size=info.bytes,
     )

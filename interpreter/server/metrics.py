@@ -1,11 +1,20 @@
 """Prometheus metrics of one service: its own registry, fed by the manager's events
-and by every execution the service runs."""
+and by every execution the service runs.
+
+Every series carries a ``tenant`` label (``""`` for the local owner: the library and
+the CLI on the same ``LCI_HOME``). ``render(tenant)`` shows one tenant only its own
+series; ``render()`` (an admin key, ``LCI_ADMIN_KEYS``) shows them all.
+"""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from ..manager import SessionManager
 from ..results import Execution
@@ -13,45 +22,92 @@ from ..results import Execution
 __all__ = ["Metrics"]
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+STATUSES = ("ok", "error", "timeout", "died")
+
+
+class _LiveSessions(Collector):
+    """``lci_live_sessions{tenant}``, counted from the store when scraped."""
+
+    def __init__(self) -> None:
+        self.manager: SessionManager | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "lci_live_sessions", "Sessions whose sandbox is running", labels=["tenant"]
+        )
+        if self.manager is not None:
+            live = Tally(rec.owner for rec in self.manager.store.list_sessions(live_only=True))
+            for tenant, n in sorted(live.items()):
+                family.add_metric([tenant], n)
+        yield family
+
+
+class _OneTenant:
+    """A registry as one tenant sees it: only the samples labelled with it."""
+
+    def __init__(self, registry: CollectorRegistry, tenant: str) -> None:
+        self.registry, self.tenant = registry, tenant
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.registry.collect():
+            mine = Metric(family.name, family.documentation, family.type, family.unit)
+            mine.samples = [s for s in family.samples if s.labels.get("tenant") == self.tenant]
+            yield mine
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, tenants: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.live = Gauge("lci_live_sessions", "Sessions whose sandbox is running", registry=r)
+        self._live = _LiveSessions()
+        r.register(self._live)
         self.executions = Counter(
-            "lci_executions", "Executions run, by status", ["status"], registry=r
+            "lci_executions", "Executions run, by status", ["tenant", "status"], registry=r
         )
         self.duration = Histogram(
             "lci_execution_duration_seconds",
             "Wall time of an execution",
+            ["tenant"],
             buckets=BUCKETS,
             registry=r,
         )
-        self.starts = Counter("lci_sandbox_starts", "Sandboxes started", registry=r)
-        self.reaped = Counter("lci_sessions_reaped", "Sessions ended for being idle", registry=r)
-        self.ended = Counter(
-            "lci_sessions_ended", "Sessions ended, by state", ["state"], registry=r
+        self.starts = Counter("lci_sandbox_starts", "Sandboxes started", ["tenant"], registry=r)
+        self.reaped = Counter(
+            "lci_sessions_reaped", "Sessions ended for being idle", ["tenant"], registry=r
         )
-        for status in ("ok", "error", "timeout", "died"):
-            self.executions.labels(status)  # show zeros from the start
+        self.ended = Counter(
+            "lci_sessions_ended", "Sessions ended, by state", ["tenant", "state"], registry=r
+        )
+        for tenant in tenants:  # show zeros from the start
+            for status in STATUSES:
+                self.executions.labels(tenant, status)
+            self.starts.labels(tenant)
+            self.reaped.labels(tenant)
 
     def watch(self, manager: SessionManager) -> None:
+        self._live.manager = manager
         manager.listeners.append(self._on_event)
-        self.live.set_function(lambda: len(manager.store.list_sessions(live_only=True)))
 
     def _on_event(self, event: str, fields: dict[str, Any]) -> None:
         if event == "sandbox_started":
-            self.starts.inc()
+            self.starts.labels(str(fields.get("owner", ""))).inc()
         elif event == "session_ended":
-            self.ended.labels(str(fields.get("state"))).inc()
+            tenant = self._owner_of(str(fields.get("session_id", "")))
+            self.ended.labels(tenant, str(fields.get("state"))).inc()
             if fields.get("reaped"):
-                self.reaped.inc()
+                self.reaped.labels(tenant).inc()
 
-    def observe(self, exe: Execution) -> None:
-        self.executions.labels(exe.status.value).inc()
-        self.duration.observe(exe.duration_ms / 1000)
+    def _owner_of(self, session_id: str) -> str:
+        manager = self._live.manager
+        rec = manager.store.get_session(session_id) if manager is not None else None
+        return rec.owner if rec is not None else ""
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def observe(self, exe: Execution, tenant: str) -> None:
+        self.executions.labels(tenant, exe.status.value).inc()
+        self.duration.labels(tenant).observe(exe.duration_ms / 1000)
+
+    def render(self, tenant: str | None = None) -> bytes:
+        """Every series (``tenant=None``), or the ones of ``tenant``."""
+        if tenant is None:
+            return generate_latest(self.registry)
+        return generate_latest(_OneTenant(self.registry, tenant))

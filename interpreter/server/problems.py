@@ -1,21 +1,23 @@
 """Errors on the wire: one table from exception to status, one body per dialect.
 
 The OpenAI face (``/v1``) answers ``{"error": {"message", "type", "param", "code"}}``;
-the Azure dynamic-sessions face answers ``{"error": {"code", "message"}}`` with an
-``x-ms-error-code`` header. A Python traceback never reaches a client: unexpected
-exceptions are logged with an id and answered with a 500 that names the id.
+the Azure dynamic-sessions face (and ``/metrics``) answers ``{"error": {"code",
+"message"}}`` with an ``x-ms-error-code`` header; ``/mcp`` answers a JSON-RPC error
+object. A Python traceback never reaches a client: unexpected exceptions are logged
+with an id and answered with a 500 that names the id.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope
 
 from ..errors import (
@@ -29,8 +31,9 @@ from ..errors import (
     SessionClosed,
     SessionError,
 )
+from .utf8 import JSONResponse
 
-__all__ = ["ApiError", "install", "refuse"]
+__all__ = ["ApiError", "install", "refuse", "throttled"]
 
 log = logging.getLogger("lci.server")
 
@@ -55,10 +58,18 @@ AZURE_CODES = {
     413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "BadRequest",
+    429: "TooManyRequests",
     500: "InternalServerError",
     503: "ServiceUnavailable",
 }
-OPENAI_TYPES = {401: "invalid_request_error", 500: "server_error", 503: "server_error"}
+OPENAI_TYPES = {
+    401: "invalid_request_error",
+    429: "requests",  # as OpenAI's own rate limits
+    500: "server_error",
+    503: "server_error",
+}
+JSONRPC_INVALID_REQUEST, JSONRPC_INVALID_PARAMS = -32600, -32602
+MCP = "/mcp"
 
 
 class ApiError(HTTPException):
@@ -81,6 +92,8 @@ def is_openai(path: str) -> bool:
 def render(
     path: str, status: int, message: str, code: str | None = None, param: str | None = None
 ) -> JSONResponse:
+    if path == MCP:
+        return jsonrpc_error(status, message, JSONRPC_INVALID_PARAMS if param else None)
     if is_openai(path):
         kind = OPENAI_TYPES.get(status, "invalid_request_error")
         body: dict[str, Any] = {"message": message, "type": kind, "param": param, "code": code}
@@ -93,11 +106,33 @@ def render(
     )
 
 
+def jsonrpc_error(
+    status: int, message: str, code: int | None = None, request_id: Any = None
+) -> JSONResponse:
+    """An MCP refusal: a JSON-RPC error object (the id is null when the request's is
+    not known) with an HTTP status, as the MCP SDK answers its own refusals."""
+    error = {"code": code or JSONRPC_INVALID_REQUEST, "message": message}
+    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error}, status_code=status)
+
+
 def refuse(scope: Scope, message: str) -> Response:
     """The 401 of the auth middleware."""
     code = "invalid_api_key" if is_openai(scope["path"]) else "Unauthorized"
     response = render(scope["path"], 401, message, code)
     response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def throttled(scope: Scope, seconds: float) -> Response:
+    """The 429 of the auth middleware: this address failed to authenticate too often."""
+    wait = max(1, math.ceil(seconds))
+    message = (
+        f"Too many requests with a wrong API key came from this address: the key was not"
+        f" checked. Retry after {wait} s (the Retry-After header)."
+    )
+    code = "rate_limit_exceeded" if is_openai(scope["path"]) else "TooManyRequests"
+    response = render(scope["path"], 429, message, code)
+    response.headers["Retry-After"] = str(wait)
     return response
 
 

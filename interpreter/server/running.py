@@ -69,7 +69,7 @@ async def execute(
         raise ClientGone from None
     finally:
         watcher.cancel()
-    metrics.observe(exe)
+    metrics.observe(exe, session.owner)
     return exe
 
 
@@ -101,7 +101,7 @@ def stream(
             except InterpreterError as exc:
                 yield _sse("error", render_error(exc))
                 return
-            metrics.observe(exe)
+            metrics.observe(exe, session.owner)
             yield _sse("execution", render(exe))
         finally:
             if not task.done():  # the client went away: cancelling interrupts the code

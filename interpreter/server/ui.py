@@ -6,26 +6,33 @@ page polls ``/ui/sessions/{id}/live``, an HTML fragment), with buttons to interr
 restart and stop it and to export it as a notebook; ``/ui/files/{id}`` serves files.
 
 The bearer-key middleware lets ``/ui`` through: these pages log in with an API key
-once and then carry a signed cookie (see ``cookie.py``). The pages are strict about
-what runs in them: no inline script, a Content-Security-Policy that allows only this
-origin's script and style, model-produced HTML only in a sandboxed iframe.
+once and then carry a signed cookie (see ``cookie.py``). Every POST must come from a
+page of this origin (``Origin``); the log-in form's wrong keys are throttled per
+address like bearer keys; "Log out" is a POST with the CSRF token and ends that
+cookie for good. The pages are strict about what runs in them: no inline script, a
+Content-Security-Policy that allows only this origin's script and style,
+model-produced HTML only in a sandboxed iframe.
 """
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from typing import Any
 
 import anyio.to_thread
 import nbformat
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..errors import NoSuchFile, NoSuchSession
 from ..inspector import Inspector
-from .cookie import COOKIE, LIFETIME, Login, Signer
+from .auth import digest
+from .cookie import COOKIE, LIFETIME, Login, Logouts, Signer, load_secret
+from .throttle import Throttle, client_address
 from .timeline import clock, code_css, duration, execution_view, session_row, size
+from .utf8 import JSONResponse, scrub
 
 __all__ = ["install", "router"]
 
@@ -37,7 +44,8 @@ CSP = (
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: with it, a browser sends "Origin: null" on our own forms' POSTs
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
@@ -89,9 +97,28 @@ def install(app: FastAPI) -> None:
 def _signer(request: Request) -> Signer:
     state = request.app.state
     if getattr(state, "ui_signer", None) is None:
-        state.ui_signer = Signer(state.keys)
+        manager = state.manager
+        secret = load_secret(manager.settings.ui_secret_file)
+        state.ui_signer = Signer(state.keys, secret, Logouts(manager.store))
     signer: Signer = state.ui_signer
     return signer
+
+
+def _same_origin(request: Request) -> bool:
+    """Does this POST come from one of our own pages? Browsers send ``Origin`` with every
+    POST (these pages keep their referrer to this origin, so it is never ``null``); a
+    foreign or ``null`` one is refused. Without ``Origin`` the request is not a
+    browser's cross-site form, which carries it today, so it may go on unless its
+    ``Sec-Fetch-Site`` says it came from another site."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin.lower() == own.lower()
+
+
+def _forbidden(login: Login | None) -> HTMLResponse:
+    return page("missing.html", 403, login=login, what=None, forbidden=True)
 
 
 def _login(request: Request) -> Login:
@@ -109,7 +136,7 @@ def _inspector(request: Request) -> Inspector:
 
 
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _env.get_template(name).render(**context)
+    html = scrub(_env.get_template(name).render(**context))  # stored text may be broken
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
@@ -142,10 +169,25 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(request: Request, key: str = Form(""), next: str = Form("/ui")) -> Response:
-    granted = _signer(request).issue(key.strip())
+    if not _same_origin(request):
+        return _forbidden(None)
+    key = key.strip()
+    throttle: Throttle = request.app.state.throttle
+    address, key_digest = client_address(request.scope), digest(key)
+    wait = throttle.wait(address, key_digest)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        error = f"Too many wrong keys came from your address: try again in {seconds} s."
+        refused = page("login.html", 429, next=_safe_next(next), error=error)
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
+    granted = _signer(request).issue(key)
     if granted is None:
-        error = "That API key is not known here." if key.strip() else "Enter an API key."
+        if key:
+            throttle.failed(address)
+        error = "That API key is not known here." if key else "Enter an API key."
         return page("login.html", 401, next=_safe_next(next), error=error)
+    throttle.succeeded(address, key_digest)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -159,8 +201,14 @@ async def login(request: Request, key: str = Form(""), next: str = Form("/ui")) 
     return response
 
 
-@router.api_route("/logout", methods=["GET", "POST"])
-async def logout() -> Response:
+@router.post("/logout")
+async def logout(request: Request, csrf: str = Form("")) -> Response:
+    """End this login: the cookie is deleted here and refused from now on anywhere."""
+    login = _login(request)
+    signer = _signer(request)
+    if not _same_origin(request) or not signer.csrf_ok(login, csrf):
+        return _forbidden(login)
+    signer.end(login)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
     return response
@@ -246,8 +294,8 @@ async def session_action(
     login = _login(request)
     if action not in ACTIONS:
         raise _not_found(login, f"action {action}")
-    if not _signer(request).csrf_ok(login, csrf):
-        return page("missing.html", 403, login=login, what=None, forbidden=True)
+    if not _same_origin(request) or not _signer(request).csrf_ok(login, csrf):
+        return _forbidden(login)
     inspector = _inspector(request)
     try:
         await getattr(inspector, action)(session_id, login.tenant)
@@ -269,7 +317,7 @@ async def export_notebook(request: Request, session_id: str) -> Response:
     except NoSuchSession:
         raise _not_found(login, f"session {session_id}") from None
     return Response(
-        nbformat.writes(nb),
+        scrub(nbformat.writes(nb)),
         media_type="application/x-ipynb+json",
         headers={
             "Content-Disposition": f'attachment; filename="{session_id}.ipynb"',
@@ -290,7 +338,7 @@ async def html_output(request: Request, exe_id: str, index: int) -> Response:
     html = (item.get("data") or {}).get("text/html")
     if not isinstance(html, str):
         raise _not_found(login, f"HTML output {index} of {exe_id}")
-    body = f"<!doctype html><meta charset=utf-8><style>{FRAME_STYLE}</style>{html}"
+    body = scrub(f"<!doctype html><meta charset=utf-8><style>{FRAME_STYLE}</style>{html}")
     headers = {"Content-Security-Policy": FRAME_CSP, "X-Content-Type-Options": "nosniff"}
     return HTMLResponse(body, headers={**headers, "Cache-Control": "private, max-age=3600"})
 
@@ -310,7 +358,7 @@ async def file_download(request: Request, file_id: str, download: bool = False) 
     return FileResponse(
         files.blob_path(info.sha256),
         media_type=info.mime_type,
-        filename=info.filename,
+        filename=scrub(info.filename),
         content_disposition_type="inline" if inline else "attachment",
         headers={
             "Content-Security-Policy": FILE_CSP,

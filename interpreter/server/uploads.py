@@ -140,8 +140,9 @@ class _Parts:
 
 def _filename(raw: bytes, params: dict[bytes, bytes]) -> str | None:
     m = _EXT.search(raw.decode("latin-1"))
-    if m:
-        return unquote(m.group(2), encoding=m.group(1) or "utf-8", errors="replace")
+    if m:  # RFC 8187: UTF-8 or ISO-8859-1; anything else is read as UTF-8, never as a codec
+        latin = m.group(1).lower() in ("iso-8859-1", "latin-1", "latin1")
+        return unquote(m.group(2), encoding="latin-1" if latin else "utf-8", errors="replace")
     if b"filename" not in params:
         return None
     text = params[b"filename"].decode("utf-8", "replace")

@@ -1,6 +1,8 @@
 """A real ``lci serve`` process on loopback, shared by the end-to-end tests.
 
-Two tenants: ``alice`` (key ``key-alice``) and ``bob`` (key ``key-bob``)."""
+Two tenants: ``alice`` (key ``ALICE``) and ``bob`` (key ``BOB``), and an admin key
+(``ADMIN``) that reads every tenant's /metrics; keys of fewer than 32 characters are
+refused at start-up."""
 
 from __future__ import annotations
 
@@ -23,7 +25,10 @@ from interpreter import Settings
 
 from ..conftest import _HOMES
 
-KEYS = "alice:key-alice,bob:key-bob"
+ALICE = "key-alice-6f1d0c9a2b7e4d3f8a5c1e0b"
+BOB = "key-bob-3e8b5a1c7d2f9e4a6b0c8d1f2a"
+ADMIN = "key-admin-9c4e2a7f1b3d5e8c0a6f4b2d"
+KEYS = f"alice:{ALICE},bob:{BOB}"
 
 
 @dataclass
@@ -61,6 +66,7 @@ def start_server(
         "LCI_HOME": str(home),
         "LCI_IMAGE": image,
         "LCI_API_KEYS": KEYS,
+        "LCI_ADMIN_KEYS": ADMIN,
         **(env or {}),
     }
     proc = subprocess.Popen(
@@ -69,7 +75,7 @@ def start_server(
         stdout=open(log, "wb"),  # noqa: SIM115 - the process owns it
         stderr=subprocess.STDOUT,
     )
-    server = LiveServer(f"http://127.0.0.1:{port}", "key-alice", "key-bob", home, proc, log)
+    server = LiveServer(f"http://127.0.0.1:{port}", ALICE, BOB, home, proc, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -282,3 +282,36 @@ async def test_http_tenants_are_isolated(live_server):
     async with http_session(live_server, live_server.key) as alice:
         # alice's session is untouched by bob's calls
         assert text_of(await run_ok(alice, "secret", session=session)).strip() == "7"
+
+
+async def test_an_mcp_session_belongs_to_the_tenant_that_opened_it(live_server):
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    tools = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    alice = {**accept, **live_server.headers()}
+    bob = {**accept, **live_server.headers(live_server.other_key)}
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        opened = await http.post("/mcp", json=init, headers=alice)
+        sid = opened.headers["mcp-session-id"]
+        done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        mine = {**alice, "mcp-session-id": sid}
+        assert (await http.post("/mcp", json=done, headers=mine)).status_code == 202
+        theirs = {**bob, "mcp-session-id": sid}
+        for method, body in (("POST", tools), ("POST", done), ("GET", None), ("DELETE", None)):
+            r = await http.request(method, "/mcp", json=body, headers=theirs)
+            assert r.status_code == 404, (method, r.status_code, r.text)
+            assert "Session not found" in r.text  # exactly as for an unknown session
+        listed = await http.post("/mcp", json=tools, headers=mine)  # alice's goes on
+        assert listed.status_code == 200 and "execute_python" in listed.text
+        assert (await http.request("DELETE", "/mcp", headers=mine)).status_code == 200
+        gone = await http.post("/mcp", json=tools, headers=mine)
+        assert gone.status_code == 404

@@ -4,6 +4,7 @@ serialisation, disconnects, metrics, shutdown and restart."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 from interpreter import Settings
 
 from ..conftest import _HOMES
-from .conftest import LiveServer, start_server, stop_server
+from .conftest import ADMIN, LiveServer, start_server, stop_server
 
 pytestmark = pytest.mark.docker
 ACA = "api-version=2024-02-02-preview"
@@ -60,21 +61,45 @@ def test_health_docs_and_metrics(live_server: LiveServer, http: httpx.Client) ->
     run(http, cid, "1 / 0")
     run(http, cid, "2")
     text = http.get("/metrics").text
-    for name in (
-        "lci_live_sessions",
-        'lci_executions_total{status="ok"}',
-        'lci_executions_total{status="error"}',
-        "lci_execution_duration_seconds_bucket",
-        "lci_sandbox_starts_total",
-        "lci_sessions_reaped_total",
+    for name in (  # every series carries the tenant
+        'lci_live_sessions{tenant="alice"}',
+        'lci_executions_total{status="ok",tenant="alice"}',
+        'lci_executions_total{status="error",tenant="alice"}',
+        'lci_execution_duration_seconds_bucket{le="0.005",tenant="alice"}',
+        'lci_sandbox_starts_total{tenant="alice"}',
+        'lci_sessions_reaped_total{tenant="alice"}',
     ):
         assert name in text, name
     value = lambda key: float(  # noqa: E731
         next(line for line in text.splitlines() if line.startswith(key)).split()[-1]
     )
-    assert value('lci_executions_total{status="error"}') >= 1
-    assert value("lci_live_sessions") >= 1
-    assert value("lci_sandbox_starts_total") >= 1
+    assert value('lci_executions_total{status="error",tenant="alice"}') >= 1
+    assert value('lci_live_sessions{tenant="alice"}') >= 1
+    assert value('lci_sandbox_starts_total{tenant="alice"}') >= 1
+
+
+def samples(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_metrics_show_a_tenant_only_its_own_series(live_server: LiveServer) -> None:
+    for key in (live_server.key, live_server.other_key):  # both tenants have run code
+        with httpx.Client(base_url=live_server.url, headers=live_server.headers(key)) as c:
+            cid = container(c, "metrics")
+            run(c, cid, "1")
+    for key, tenant in ((live_server.key, "alice"), (live_server.other_key, "bob")):
+        text = httpx.get(f"{live_server.url}/metrics", headers=live_server.headers(key)).text
+        mine = samples(text)
+        assert mine and all(f'tenant="{tenant}"' in line for line in mine), tenant
+        assert f'lci_executions_total{{status="ok",tenant="{tenant}"}}' in text
+    everything = httpx.get(f"{live_server.url}/metrics", headers=live_server.headers(ADMIN)).text
+    for tenant in ("alice", "bob"):
+        assert f'lci_executions_total{{status="ok",tenant="{tenant}"}}' in everything
+        assert f'lci_live_sessions{{tenant="{tenant}"}}' in everything
+    assert len(samples(everything)) > len(mine)
+    # the admin key reads /metrics and nothing else
+    refused = httpx.get(f"{live_server.url}/v1/files", headers=live_server.headers(ADMIN))
+    assert refused.status_code == 401 and "/metrics only" in refused.json()["error"]["message"]
 
 
 def test_auth_errors_in_each_dialect(live_server: LiveServer) -> None:
@@ -133,6 +158,38 @@ def test_generated_key_is_private_and_printed_once(sandbox_image: str) -> None:
         assert httpx.get(f"{second.url}/v1/files", headers=second.headers()).status_code == 401
     finally:
         stop_server(second)
+
+
+def test_short_keys_are_refused_at_start_up(sandbox_image: str) -> None:
+    home = Path(f"/tmp/lci-k-{uuid.uuid4().hex[:8]}")
+    home.mkdir()
+    for env in (
+        {"LCI_API_KEYS": "alice:key-alice"},
+        {"LCI_API_KEYS": "x" * 31},
+        {"LCI_ADMIN_KEYS": "admin-key"},
+    ):
+        started = time.monotonic()
+        p = subprocess.run(
+            [sys.executable, "-m", "interpreter", "serve", "--port", "9"],
+            env={**os.environ, "LCI_HOME": str(home), "LCI_IMAGE": sandbox_image, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert p.returncode != 0 and time.monotonic() - started < 30
+        assert p.stderr.startswith("ConfigError: LCI_"), p.stderr
+        assert "at least 32 characters" in p.stderr and "secrets.token_urlsafe" in p.stderr
+        assert "key-alice" not in p.stderr and "admin-key" not in p.stderr  # not echoed
+    (home / "api_keys").write_text("default:lci-short\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "interpreter", "serve", "--port", "9"],
+        env={**os.environ, "LCI_HOME": str(home), "LCI_API_KEYS": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode != 0 and f"{home}/api_keys=" in p.stderr
+    shutil.rmtree(home, ignore_errors=True)
 
 
 # -- bad input --------------------------------------------------------------------------

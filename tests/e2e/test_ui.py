@@ -151,8 +151,10 @@ def test_login_refuses_a_wrong_key_and_guards_every_page(
     csp = page.request.get(f"{live_server.url}/ui").headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
 
-    page.click("text=Log out")
+    page.click("text=Log out")  # a form: a POST with the CSRF token, from this origin
     page.wait_for_url("**/ui/login")
+    assert not any(c["name"] == "lci_ui" for c in context.cookies())
+    context.add_cookies([cookie])  # replay the cookie from before: ended on the server
     page.goto(f"{live_server.url}/ui")
     assert "/ui/login" in page.url
 
