@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .messaging import clean_text
 from .results import Execution
 from .store import Store
 
@@ -202,5 +203,4 @@ def _stored(data: dict[str, Any]) -> dict[str, Any]:
 
 def _dumps(data: dict[str, Any]) -> str:
     """JSON text with any lone surrogate replaced, so every reader can encode it."""
-    text = json.dumps(data, ensure_ascii=False)
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return clean_text(json.dumps(data, ensure_ascii=False))

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..config import Settings
-from ..errors import BackendError
+from ..errors import BackendError, StorageFull
 from ..inspector import Inspector
 from ..manager import SessionManager
 from . import assistants, azure, containers, inspect, openai_files, problems, runs, threads, ui
@@ -88,7 +88,11 @@ def create_app(
     async def gone(request: Request, exc: ClientGone) -> Response:
         return Response(status_code=499)
 
-    @app.get("/healthz", tags=["service"], summary="Is the engine up and the store readable?")
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        summary="Is the engine up, the store readable, and LCI_HOME above its free-space floor?",
+    )
     async def healthz(request: Request) -> Response:
         m: SessionManager = request.app.state.manager
         checks: dict[str, Any] = {}
@@ -102,6 +106,7 @@ def create_app(
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"error: {exc}"
+        checks["disk"] = await anyio.to_thread.run_sync(disk_check, m)
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
@@ -138,3 +143,14 @@ def create_app(
         throttle=throttle,
     )
     return app
+
+
+def disk_check(m: SessionManager) -> str:
+    """``ok``, or why new work is refused: LCI_HOME below its floor (LCI_MIN_FREE)."""
+    try:
+        m.files.check_room()
+    except StorageFull as exc:
+        return f"low: {exc}"
+    except OSError as exc:
+        return f"error: {exc}"
+    return "ok"

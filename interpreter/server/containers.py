@@ -54,6 +54,8 @@ class ContainerCreate(BaseModel):
     file_ids: list[str] = Field(default_factory=list, max_length=1000)
     memory_limit: str | None = None
     network_policy: NetworkPolicy | None = None
+    # lci extension: the OCI runtime of its sandboxes (runsc: gVisor); default LCI_RUNTIME
+    runtime: Literal["runc", "runsc"] | None = None
 
 
 class ExecutionCreate(BaseModel):
@@ -103,6 +105,7 @@ def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
         "memory_limit": _short(rec.memory),
         "name": rec.name,
         "network_policy": {"type": "disabled"},
+        "runtime": (last.runtime if last else d.settings.runtime),  # lci extension
     }
 
 
@@ -150,7 +153,12 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
         "cntr_" + secrets.token_hex(24), d.tenant, body.name, time.time(), minutes * 60.0, memory
     )
     await d.manager.session(
-        rec.id, owner=d.tenant, idle_timeout=rec.idle_timeout, memory=memory, file_ids=body.file_ids
+        rec.id,
+        owner=d.tenant,
+        idle_timeout=rec.idle_timeout,
+        memory=memory,
+        file_ids=body.file_ids,
+        runtime=body.runtime,
     )
     d.manager.store.add_container(rec)
     return _view(d, rec)

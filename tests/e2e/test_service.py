@@ -50,7 +50,7 @@ def run(http: httpx.Client, cid: str, code: str, **extra: object) -> dict:
 def test_health_docs_and_metrics(live_server: LiveServer, http: httpx.Client) -> None:
     health = httpx.get(f"{live_server.url}/healthz")  # no key needed
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "engine": "ok", "store": "ok"}
+    assert health.json() == {"status": "ok", "engine": "ok", "store": "ok", "disk": "ok"}
     assert httpx.get(f"{live_server.url}/docs").status_code == 200
     spec = httpx.get(f"{live_server.url}/openapi.json").json()
     assert "/v1/containers/{container_id}/executions" in spec["paths"]
@@ -492,3 +492,22 @@ def test_engine_down_is_503_not_500(sandbox_image: str) -> None:
             assert a.status_code == 503 and a.json()["error"]["code"] == "ServiceUnavailable"
     finally:
         stop_server(server)
+
+
+def test_a_container_can_ask_for_gvisor(
+    http: httpx.Client, docker_client: docker.DockerClient
+) -> None:
+    r = http.post("/v1/containers", json={"name": "gv", "runtime": "runsc"})
+    assert r.status_code == 200, r.text
+    box = r.json()
+    assert box["runtime"] == "runsc"
+    out = run(http, box["id"], "import platform; print(platform.release())")
+    assert out["status"] == "ok" and out["stdout"].strip()
+    sid = next(
+        s["id"] for s in http.get("/v1/lci/sessions").json()["data"] if s["thread_id"] == box["id"]
+    )
+    (c,) = docker_client.containers.list(filters={"label": f"lci.session={sid}"})
+    assert c.attrs["HostConfig"]["Runtime"] == "runsc"
+    bad = http.post("/v1/containers", json={"name": "x", "runtime": "kata"})
+    assert bad.status_code in (400, 422) and "runtime" in bad.text
+    http.delete(f"/v1/containers/{box['id']}")

@@ -30,3 +30,7 @@ def test_bench_core_prints_its_numbers(sandbox_image):
         and data["idle_memory_mib"] > 0
         and data["ratio_round_trip_p50"] > 0
     )
+    assert set(data["runtimes"]) == {"runc", "runsc"}  # gVisor's price, side by side
+    for numbers in data["runtimes"].values():
+        assert numbers["cold_start_s"]["p50"] > 0 and numbers["round_trip_ms"]["p50"] > 0
+        assert numbers["idle_memory_mib"] > 0
