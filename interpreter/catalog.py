@@ -22,7 +22,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import FileTooLarge, InvalidFilename, NoSuchFile, StorageFull
+from .errors import FileTooLarge, InvalidFilename, NoSuchFile, QuotaExceeded, StorageFull
 from .files import PURPOSE_OUTPUT, FileStore
 from .results import FileInfo, ProducedFile
 from .store import Store
@@ -197,6 +197,8 @@ class _Reader:
                 why = self._too_large(st.size)
             except StorageFull:
                 why = "LCI_HOME is short of space (LCI_MIN_FREE): the file was not stored"
+            except QuotaExceeded as exc:
+                why = f"over the tenant's storage quota ({exc.limit} bytes): not stored"
             except (OSError, InvalidFilename):
                 return None  # vanished, or not a regular file any more
         if why is not None:
@@ -204,9 +206,14 @@ class _Reader:
             return None
         sha, size = self.inodes[st.ino]
         name = rel.rsplit("/", 1)[-1]
-        return c.files.record(
-            name, sha, size, PURPOSE_OUTPUT, c.owner, path=f"{MOUNT}/{rel}", **self.where
-        )
+        try:
+            return c.files.record(
+                name, sha, size, PURPOSE_OUTPUT, c.owner, path=f"{MOUNT}/{rel}", **self.where
+            )
+        except QuotaExceeded as exc:
+            why = f"over the tenant's storage quota ({exc.limit} bytes): not stored"
+            self.skipped.append({"path": f"{MOUNT}/{rel}", "reason": why})
+            return None
 
     def _refuse(self, st: FileStat) -> str | None:
         if st.sparse:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 1 the code raised (or ``attach``: the session ended); 2 usage, an unknown
 or ended session id, or a local file error; 3 timeout; 4 the kernel died;
-5 lci itself failed (engine, image, configuration).
+5 lci itself failed (engine, image, configuration); 6 the execution was cancelled (its
+session was stopped under it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EXIT = {
     ExecutionStatus.ERROR: 1,
     ExecutionStatus.TIMEOUT: 3,
     ExecutionStatus.DIED: 4,
+    ExecutionStatus.CANCELLED: 6,
 }
 EXIT_ENGINE = 5
 
@@ -161,7 +163,7 @@ def print_human(exe: Execution, saved: list[tuple[str, Path, str]]) -> None:
     if (
         exe.status is not ExecutionStatus.OK
         and exe.error
-        and exe.error.ename in ("TimeoutError", "KernelDied")
+        and exe.error.ename in ("TimeoutError", "KernelDied", "Cancelled")
     ):
         print(safe(f"{exe.status}: {exe.error.evalue}"), file=sys.stderr)
 

@@ -115,6 +115,11 @@ _ENV: dict[str, tuple[str, object]] = {
     "disk_limit": ("LCI_DISK_LIMIT", _size_or_zero),
     "disk_inodes": ("LCI_DISK_INODES", _int),
     "min_free": ("LCI_MIN_FREE", _size_or_zero),
+    "quotas": ("LCI_QUOTAS", lambda n, v: v),
+    "tenant_quotas": ("LCI_TENANT_QUOTAS", lambda n, v: v),
+    "max_sessions": ("LCI_MAX_SESSIONS", _int),
+    "min_available": ("LCI_MIN_AVAILABLE", _size_or_zero),
+    "queue_timeout": ("LCI_QUEUE_TIMEOUT", _float),
     "max_log_chars": ("LCI_MAX_LOG_CHARS", _int),
     "max_log_bytes": ("LCI_MAX_LOG_BYTES", lambda n, v: parse_bytes(v, n)),
     "max_message_bytes": ("LCI_MAX_MESSAGE_BYTES", lambda n, v: parse_bytes(v, n)),
@@ -159,6 +164,13 @@ class Settings:
     disk_limit: int = 1024**3  # /mnt/data and /tmp of one session together; 0: no cap
     disk_inodes: int = 0  # files and directories on it; 0: one per 16 KiB of disk_limit
     min_free: int = 1024**3  # below this much free space in LCI_HOME, new work is refused
+    # tenants' quotas (quotas.py): defaults for all, and rows per tenant
+    quotas: str = ""  # "sessions=32,memory=16g,memory_limit=4g,stored=50g,executions=600"
+    tenant_quotas: str = ""  # "alice sessions=4 memory=8g; bob stored=1g" (or LCI_HOME/tenants)
+    # the host's capacity: beyond it a new sandbox waits in a queue, then HostBusy
+    max_sessions: int = 0  # live sandboxes on this host; 0: one per 64 MiB of its memory
+    min_available: int = 512 * 1024**2  # memory the host keeps available
+    queue_timeout: float = 30.0  # seconds a start waits for room
     max_log_chars: int = 20_000
     max_log_bytes: int = 64 * 1024**2  # the stored log of one execution
     max_message_bytes: int = 16 * 1024**2  # one message from a kernel, all its frames

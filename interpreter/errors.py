@@ -21,6 +21,8 @@ not do what was asked::
     │   ├── InvalidFilename (ValueError)    traversal, absolute path, NUL, empty ...
     │   └── FileTooLarge (ValueError)       over a configured size limit
     ├── StorageFull (OSError)               LCI_HOME is below its free-space floor
+    ├── QuotaExceeded                       a tenant is at one of its quotas
+    ├── HostBusy                            the host had no room for a sandbox in time
     └── AssistantsError                     the Assistants layer (assistants, threads, runs)
         ├── NoSuchObject (KeyError)         unknown assistant / thread / message / run / step
         ├── InvalidRequest (ValueError)     a request the API refuses (bad tool, bad state)
@@ -44,6 +46,7 @@ __all__ = [
     "EngineUnavailable",
     "FileError",
     "FileTooLarge",
+    "HostBusy",
     "ImageBuildFailed",
     "ImageNotFound",
     "InterpreterError",
@@ -55,6 +58,7 @@ __all__ = [
     "NoSuchFile",
     "NoSuchObject",
     "NoSuchSession",
+    "QuotaExceeded",
     "SessionClosed",
     "SessionError",
     "SessionStartFailed",
@@ -177,6 +181,35 @@ class StorageFull(InterpreterError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class QuotaExceeded(InterpreterError):
+    def __init__(
+        self,
+        tenant: str,
+        quota: str,
+        limit: int,
+        used: int,
+        unit: str = "",
+        retry_after: int | None = None,
+    ) -> None:
+        self.tenant, self.quota, self.limit, self.used = tenant, quota, limit, used
+        self.unit, self.retry_after = unit, retry_after
+        what = f"{limit} {unit}".strip()
+        wait = f" Retry in {retry_after} s." if retry_after else ""
+        super().__init__(
+            f"Quota {quota!r} of tenant {tenant!r} reached: the limit is {what}, {used} in use."
+            f" Free some (stop sessions, delete files) or ask for a larger quota.{wait}"
+        )
+
+
+class HostBusy(InterpreterError):
+    def __init__(self, why: str, waited: float) -> None:
+        self.why, self.waited = why, waited
+        super().__init__(
+            f"No sandbox could start: {why}. The request waited {waited:g} s in the queue;"
+            " try again later."
+        )
 
 
 class AssistantsError(InterpreterError):

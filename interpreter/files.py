@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import anyio.to_thread
 
-from .errors import FileTooLarge, NoSuchFile, StorageFull
+from .errors import FileTooLarge, NoSuchFile, QuotaExceeded, StorageFull
 from .results import FileInfo
 from .store import Store
 from .workspace import sanitize_filename
@@ -51,6 +51,8 @@ class FileStore:
         self.min_free = min_free
         # bytes promised but not yet used (live sandboxes' disks): set by the manager
         self.reserved: Callable[[], int] = lambda: 0
+        # may (owner) store (bytes) more? raises QuotaExceeded: set by the manager
+        self.charge: Callable[[str, int], None] = lambda owner, size: None
         self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.blobs / "tmp").mkdir(mode=0o700, exist_ok=True)
 
@@ -108,6 +110,14 @@ class FileStore:
     def record(
         self, filename: str, sha: str, size: int, purpose: str, owner: str = "", **where: str | None
     ) -> FileInfo:
+        """Describe a stored blob as a file of ``owner``; over its quota, the file is not
+        kept (its blob goes too, unless another file shares it) and QuotaExceeded raised."""
+        try:
+            self.charge(owner, size)
+        except QuotaExceeded:
+            if not self.store.blob_used(sha):
+                self.blob_path(sha).unlink(missing_ok=True)
+            raise
         info = FileInfo(
             id=new_file_id(),
             filename=filename,

@@ -9,6 +9,7 @@ retention (``LCI_HISTORY_DAYS``) with the output files only those executions hel
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from .messaging import clean_text
 from .results import Execution
 from .store import Store
 
-__all__ = ["RUNNING", "History", "Purged"]
+__all__ = ["RUNNING", "History", "Purged", "Settled", "runner_alive"]
 
 RUNNING = "running"
 SCHEMA = """
@@ -39,6 +40,15 @@ CREATE INDEX IF NOT EXISTS executions_started ON executions(started_at);
 
 
 @dataclass(frozen=True)
+class Settled:
+    """An execution settled as lost: where its live log was, which session ran it."""
+
+    id: str
+    live_log: str | None
+    session_id: str
+
+
+@dataclass(frozen=True)
 class Purged:
     executions: int
     sessions: int
@@ -49,8 +59,10 @@ class History:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.ensure_schema(SCHEMA)
+        store.add_column("executions", "runner", "TEXT")
 
     def started(self, exe: Execution, owner: str, live_log: Path) -> None:
+        """Record a running execution, with which process runs it (``runner``)."""
         data = {
             "id": exe.id,
             "session_id": exe.session_id,
@@ -62,7 +74,7 @@ class History:
         with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO executions (id, owner, session_id, thread_id, status, started_at,"
-                " live_log, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " live_log, data, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     exe.id,
                     owner,
@@ -71,7 +83,8 @@ class History:
                     RUNNING,
                     exe.started_at,
                     str(live_log),
-                    json.dumps(data),
+                    _dumps(data),
+                    RUNNER,
                 ),
             )
 
@@ -99,15 +112,19 @@ class History:
                 (status, _dumps(data), int((time.time() - data["started_at"]) * 1000), exe_id),
             )
 
-    def settle(self) -> int:
-        """Executions left ``running`` by a process that died with its session: ``lost``."""
-        with self.store.transaction() as db:
-            return db.execute(
-                "UPDATE executions SET status = 'lost', live_log = NULL WHERE status = ?"
-                " AND session_id NOT IN (SELECT id FROM sessions WHERE state IN"
-                " ('starting', 'idle', 'busy'))",
-                (RUNNING,),
-            ).rowcount
+    def settle(self) -> list[Settled]:
+        """Executions left ``running`` by a process that is gone (killed, crashed): each is
+        recorded as ``lost``, with the reason. An execution whose process still runs is
+        left to it."""
+        rows = self.store.query(
+            "SELECT id, runner, live_log, session_id FROM executions WHERE status = ?", (RUNNING,)
+        )
+        gone = [Settled(r[0], r[2], r[3]) for r in rows if not runner_alive(r[1])]
+        for s in gone:
+            self.ended_early(
+                s.id, "lost", "the process that ran it ended before it finished (killed or crashed)"
+            )
+        return gone
 
     def entries(
         self,
@@ -179,6 +196,26 @@ class History:
                 "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,)
             ).rowcount
         return Purged(n, s, files)
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot), or None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime
+
+
+RUNNER = f"{os.getpid()}:{_process_start(os.getpid())}"  # this process, as runners are named
+
+
+def runner_alive(runner: str | None) -> bool:
+    """Is the process named ``pid:starttime`` still running (the same one, not a new pid)?"""
+    if not runner:
+        return False
+    pid, _, start = runner.partition(":")
+    return pid.isdigit() and _process_start(int(pid)) == start
 
 
 def _entry(row: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from .files import FileStore
 from .history import History, Purged
 from .layout import LABEL, session_disk, teardown
 from .locking import file_lock
+from .quotas import Capacity, Quotas
 from .results import SessionState
 from .session import Session
 from .store import SessionRecord, Store
@@ -49,8 +50,12 @@ class SessionManager:
         *,
         backend: Backend | None = None,
         reaper: bool = True,
+        quotas: Quotas | None = None,
     ) -> None:
+        """``quotas``: the tenants' limits (the service passes them; the local owner
+        ``""`` has none). The host's capacity applies to every start."""
         self.settings = settings or Settings.from_env()
+        self.quotas = quotas
         _private_dir(self.settings.home)
         _private_dir(self.settings.sessions_dir)
         self.store = Store(self.settings.db_path)
@@ -61,6 +66,9 @@ class SessionManager:
             self.settings.min_free,
         )
         self.files.reserved = self._reserved
+        self.files.charge = self._charge
+        self.capacity = Capacity(self.settings, self.store.live_count)
+        self._pending: dict[str, list[int]] = {}  # owner -> memory of starts under way
         self.history = History(self.store)
         self.backend = backend or load_backend(self.settings)
         self._uids_checked = False
@@ -287,23 +295,20 @@ class SessionManager:
         runtime: str | None = None,
     ) -> Session:
         previous = self.store.last_session_for(owner, thread_id)
-        image = await self.image()
+        await self.image()  # a missing image is said before anything is spent
         self._admit()
-        session = await Session.start(
-            thread_id,
-            owner=owner,
-            settings=self.settings,
-            backend=self.backend,
-            image=image,
-            seccomp=self._seccomp,
-            store=self.store,
-            files=self.files,
-            renew=self._renew,
-            history=self.history,
-            idle_timeout=idle_timeout or (previous.idle_timeout if previous else None),
-            memory=memory or (previous.memory if previous else None),
-            runtime=runtime or (previous.runtime if previous else None),
-        )
+        memory = memory or (previous.memory if previous else None) or self.settings.memory
+        if self.quotas is not None and owner:
+            memory = self.quotas.memory_for(owner, memory)
+            live = [r.memory for r in self.store.list_sessions(owner=owner, live_only=True)]
+            self.quotas.check_start(owner, live + self._pending.get(owner, []), memory)
+        pending = self._pending.setdefault(owner, [])
+        pending.append(memory)
+        try:
+            async with self.capacity.slot():
+                session = await self._launch(owner, thread_id, idle_timeout, memory, runtime)
+        finally:
+            pending.remove(memory)
         self._sessions[session.id] = session
         self._emit("sandbox_started", session_id=session.id, owner=owner)
         attached = self.store.attachments(owner, thread_id)
@@ -318,6 +323,33 @@ class SessionManager:
             await session.add_files([fid for _, fid in attached])
         return session
 
+    async def _launch(
+        self,
+        owner: str,
+        thread_id: str,
+        idle_timeout: float | None,
+        memory: int,
+        runtime: str | None,
+    ) -> Session:
+        previous = self.store.last_session_for(owner, thread_id)
+        session = await Session.start(
+            thread_id,
+            owner=owner,
+            settings=self.settings,
+            backend=self.backend,
+            image=await self.image(),
+            seccomp=self._seccomp,
+            store=self.store,
+            files=self.files,
+            renew=self._renew,
+            history=self.history,
+            idle_timeout=idle_timeout or (previous.idle_timeout if previous else None),
+            memory=memory,
+            runtime=runtime or (previous.runtime if previous else None),
+        )
+        session.quotas = self.quotas
+        return session
+
     async def _renew(self, session: Session) -> None:
         """Called by a Session whose sandbox ended: give it a fresh one, in place."""
         async with self._thread_lock(session.owner, session.thread_id):
@@ -330,7 +362,7 @@ class SessionManager:
             self._sessions[fresh.id] = session
 
     def _wrap(self, rec: SessionRecord, sandbox: Any) -> Session:
-        return Session(
+        session = Session(
             rec,
             sandbox,
             settings=self.settings,
@@ -339,6 +371,8 @@ class SessionManager:
             renew=self._renew,
             history=self.history,
         )
+        session.quotas = self.quotas
+        return session
 
     def _admit(self) -> None:
         """May one more sandbox start? Its uids must be free on the host, and LCI_HOME
@@ -354,6 +388,11 @@ class SessionManager:
                 )
             self._uids_checked = True
         self.files.check_room(self.settings.disk_limit)
+
+    def _charge(self, owner: str, size: int) -> None:
+        """Storing ``size`` more bytes for ``owner``: within its quota?"""
+        if self.quotas is not None and owner:
+            self.quotas.check_stored(owner, self.store.stored_bytes(owner), size)
 
     def _reserved(self) -> int:
         """What live sessions' disks may still grow by: kept aside from everything else."""
@@ -448,8 +487,24 @@ class SessionManager:
                 self.store.end_session(rec.id, SessionState.DEAD, "the sandbox was gone")
                 await teardown(None, rec, self.settings)
                 dead += 1
-        self.history.settle()
-        return {"reaped": reaped, "orphans_removed": orphans, "dead": dead}
+        lost = await self.settle()
+        return {"reaped": reaped, "orphans_removed": orphans, "dead": dead, "lost": lost}
+
+    async def settle(self) -> int:
+        """Executions a killed process left ``running``: recorded as lost, their spools
+        removed, and the code (if its session lives) interrupted, so the session shows
+        its real state."""
+        settled = self.history.settle()
+        for s in settled:
+            if s.live_log:
+                Path(s.live_log).unlink(missing_ok=True)
+            rec = self.store.get_session(s.session_id)
+            if rec is not None and rec.state.live and rec.sandbox_id:
+                with suppress(Exception):
+                    sandbox = await self.backend.attach(rec.sandbox_id)
+                    await sandbox.send_signal(signal.SIGUSR1)  # the launcher passes SIGINT on
+                self.store.touch_session(rec.id, SessionState.IDLE)
+        return len(settled)
 
     async def _remove(self, sandbox_id: str) -> None:
         sandbox = await self.backend.attach(sandbox_id)

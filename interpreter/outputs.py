@@ -19,7 +19,7 @@ from typing import Any
 import anyio.to_thread
 
 from .catalog import Catalog
-from .errors import StorageFull
+from .errors import QuotaExceeded, StorageFull
 from .files import PURPOSE_OUTPUT, FileStore
 from .messaging import OutputFold
 from .results import Execution, FileInfo
@@ -119,9 +119,14 @@ class OutputCollector:
         """Fill ``exe``: log file, cut logs and streams, results, images, produced files."""
         where = {"thread_id": exe.thread_id, "session_id": exe.session_id, "execution_id": exe.id}
         spool.close()
+        exe.dropped = [d.to_dict() for d in fold.dropped.values()]
         if spool.size:
             info = await anyio.to_thread.run_sync(self._store_spool, spool, exe.id, where)
-            exe.log_file_id = info.id
+            exe.log_file_id = info.id if info else None
+            if info is None:
+                exe.dropped.append(
+                    {"what": "log", "count": 1, "bytes": spool.size, "limit": "storage quota"}
+                )
         else:
             spool.discard()
         note = cut_marker(exe.log_file_id)
@@ -132,16 +137,13 @@ class OutputCollector:
         exe.outputs = [{"type": "logs", "logs": logs}] if logs else []
         image_ids: list[str | None] = []
         for n, handle in enumerate(fold.images, 1):
-            if handle is None:  # not stored: LCI_HOME was short of space
-                image_ids.append(None)
-                continue
-            image = self._record_image(exe, n, handle, where)
-            image_ids.append(image.id)
-            exe.outputs.append({"type": "image", "image": {"file_id": image.id}})
+            image = None if handle is None else self._record_image(exe, n, handle, where)
+            image_ids.append(image.id if image else None)  # None: LCI_HOME short, or quota
+            if image is not None:
+                exe.outputs.append({"type": "image", "image": {"file_id": image.id}})
         exe.transcript = transcript(exe, fold, image_ids, note)
         exe.files, skipped = await anyio.to_thread.run_sync(self.catalog.collect, before, where)
         exe.skipped_files = skipped
-        exe.dropped = [d.to_dict() for d in fold.dropped.values()]
         if spool.dropped:
             exe.dropped.append(
                 {"what": "log", "count": 1, "bytes": spool.dropped, "limit": "LCI_MAX_LOG_BYTES"}
@@ -154,18 +156,25 @@ class OutputCollector:
 
     def _record_image(
         self, exe: Execution, n: int, handle: tuple[str, str, int], where: dict[str, str]
-    ) -> FileInfo:
+    ) -> FileInfo | None:
         ext, sha, size = handle
         name = f"image-{exe.id[5:13]}-{n}.{ext}"
-        return self.files.record(name, sha, size, PURPOSE_OUTPUT, self.owner, **where)
+        try:
+            return self.files.record(name, sha, size, PURPOSE_OUTPUT, self.owner, **where)
+        except QuotaExceeded:
+            return None
 
-    def _store_spool(self, spool: LogSpool, exe_id: str, where: dict[str, str]) -> FileInfo:
+    def _store_spool(self, spool: LogSpool, exe_id: str, where: dict[str, str]) -> FileInfo | None:
         """The spool becomes the log's blob (renamed into place, not copied)."""
         digest = hashlib.sha256()
         with open(spool.path, "rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         self.files.adopt(spool.path, digest.hexdigest())
-        return self.files.record(
-            f"{exe_id}.log", digest.hexdigest(), spool.size, PURPOSE_OUTPUT, self.owner, **where
-        )
+        try:
+            return self.files.record(
+                f"{exe_id}.log", digest.hexdigest(), spool.size, PURPOSE_OUTPUT, self.owner,
+                **where,
+            )  # fmt: skip
+        except QuotaExceeded:
+            return None

@@ -18,6 +18,7 @@ class ExecutionStatus(str, enum.Enum):
     ERROR = "error"  # the code raised (or did not compile); the session keeps its state
     TIMEOUT = "timeout"  # stopped at the deadline; see Execution.state_lost
     DIED = "died"  # the kernel died (os._exit, a crash, out of memory); state lost
+    CANCELLED = "cancelled"  # stopped before it ended: its caller went away, its session stopped
 
     def __str__(self) -> str:
         return self.value

@@ -39,6 +39,7 @@ from .layout import kernel_uid, make_dirs, new_record, remove_dirs, sandbox_spec
 from .locking import file_lock
 from .messaging import Budget, OutputFold
 from .outputs import LogSpool, OutputCollector
+from .quotas import Quotas
 from .results import ErrorInfo, Execution, ExecutionStatus, SessionState
 from .store import SessionRecord, Store
 from .workspace import MOUNT, Workspace
@@ -51,6 +52,7 @@ POLL_S = 0.25  # how often a waiting execution looks up from the kernel's output
 SANDBOX_POLL_EVERY = 8  # ... and every this many polls, asks the engine the sandbox runs
 REPLY_S = 10.0  # how long the reply may lag the kernel going idle
 CONFIRM_S = 3.0  # how long a lost connection gets to be explained
+EXITED = "the sandbox exited"
 RECONNECT_S = 10.0  # how long a kernel that answered before may not answer, before a restart
 
 
@@ -71,6 +73,13 @@ class _Disconnected(Exception):
     pass
 
 
+class _Stopped(Exception):
+    """The session was stopped (by a request, here or in another process) under the code."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
 class Session:
     """A live sandbox for one thread. Get one from ``SessionManager.session()``."""
 
@@ -88,6 +97,7 @@ class Session:
         self.settings, self.store, self.files = settings, store, files
         self.history = history or History(store)
         self._renew = renew
+        self.quotas: Quotas | None = None  # the tenants' limits, set by the manager
         self._lock = asyncio.Lock()
         self._closed = False
         self.notice: str | None = None  # told once, with the next execution
@@ -279,6 +289,8 @@ class Session:
         if self._closed:
             raise SessionClosed()
         check_code(code)
+        if self.quotas is not None and self.owner:
+            self.quotas.check_execution(self.owner)
         timeout = timeout or self.settings.exec_timeout
         async with self._lock:
             for attempt in range(2):
@@ -327,46 +339,62 @@ class Session:
         before = await anyio.to_thread.run_sync(self.catalog.scan)
         spool = LogSpool(self.files.blobs / "tmp", self.settings.max_log_bytes)
         self.history.started(exe, self.owner, spool.path)
+        fold = self._fold(spool, on_output)
+        started = time.monotonic()
         try:
-            await self._run(exe, timeout, _tee(spool, on_output), spool, before)
+            try:
+                await self._run(exe, fold, started + timeout, timeout)
+            finally:
+                exe.duration_ms = int((time.monotonic() - started) * 1000)
+            await self.outputs.finish(exe, fold, spool, before)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._abandon(fold)
+                _cancel(exe, fold, "the caller went away; the code was stopped")
+                await self._finish_early(exe, fold, spool, before)
+            raise
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 spool.discard()
                 self._touch(SessionState.IDLE)
-                if isinstance(exc, anyio.get_cancelled_exc_class()):
-                    why = "the caller went away; the code was stopped"
-                    self.history.ended_early(exe.id, "cancelled", why)
-                else:
-                    why = f"lci failed during the execution: {type(exc).__name__}: {exc}"
-                    self.history.ended_early(exe.id, "lost", why)
+                why = f"lci failed during the execution: {type(exc).__name__}: {exc}"
+                self.history.ended_early(exe.id, "lost", why)
             raise
         self.history.finished(exe)
         self._touch(SessionState.IDLE, executed=True)
         return exe
 
-    async def _run(
-        self, exe: Execution, timeout: float, on_text: OutputCallback, spool: LogSpool,
-        before: Any,
-    ) -> None:  # fmt: skip
+    def _fold(self, spool: LogSpool, on_output: OutputCallback | None) -> OutputFold:
+        """Send the execute request; the fold that will take its output."""
         assert self.kc is not None
-        started = time.monotonic()
-        msg_id = self.kc.execute(exe.code)
         budget = Budget(
             chars=self.settings.max_log_chars,
             result_bytes=self.settings.max_result_bytes,
             image_bytes=self.settings.max_image_bytes,
         )
-        fold = OutputFold(
-            msg_id, budget.chars, on_text=on_text, on_image=self.outputs.image, budget=budget
-        )
+        return OutputFold(
+            "", budget.chars, on_text=_tee(spool, on_output), on_image=self.outputs.image,
+            budget=budget,
+        )  # fmt: skip
+
+    async def _finish_early(
+        self, exe: Execution, fold: OutputFold, spool: LogSpool, before: Any
+    ) -> None:
+        """Keep what a cancelled execution printed (and its log); never raise."""
         try:
-            try:
-                await self._collect(fold, started + timeout)
-            except anyio.get_cancelled_exc_class():
-                with anyio.CancelScope(shield=True):
-                    await self._abandon(fold)
-                raise
-            reply = await self._reply(msg_id)
+            await self.outputs.finish(exe, fold, spool, before)
+            self.history.finished(exe)
+        except Exception as exc:
+            spool.discard()
+            self.history.ended_early(exe.id, "cancelled", f"{exc}")
+        self._touch(SessionState.IDLE, executed=True)
+
+    async def _run(self, exe: Execution, fold: OutputFold, deadline: float, timeout: float) -> None:
+        assert self.kc is not None
+        fold.msg_id = self.kc.execute(exe.code)
+        try:
+            await self._collect(fold, deadline)
+            reply = await self._reply(fold.msg_id)
             if reply is None:
                 exe.status = ExecutionStatus.ERROR
                 exe.error = fold.error or ErrorInfo(
@@ -379,6 +407,9 @@ class Session:
                 exe.error = fold.error or _reply_error(reply)
         except _Deadline:
             await self._on_timeout(exe, fold, timeout)
+        except _Stopped as stopped:
+            _cancel(exe, fold, f"the session was stopped ({stopped.reason})")
+            exe.state_lost = exe.kernel_restarted = True
         except _Died as died:
             exe.status, exe.state_lost, exe.kernel_restarted = ExecutionStatus.DIED, True, True
             exe.error = ErrorInfo("KernelDied", died.detail)
@@ -393,23 +424,22 @@ class Session:
             )
             fold.note("error", f"KernelDisconnected: {exe.error.evalue}\n")
             self._ready = False
-        finally:
-            exe.duration_ms = int((time.monotonic() - started) * 1000)
-        await self.outputs.finish(exe, fold, spool, before)
 
     async def _collect(self, fold: OutputFold, deadline: float) -> None:
-        assert self.kc is not None
+        kc = self.kc  # the session may let go of it meanwhile (stopped): its reads then fail
         polls = 0
         while not fold.idle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Deadline
             try:
-                msg = await self.kc.iopub(min(remaining, POLL_S))
+                if kc is None:
+                    raise Closed("not connected to the kernel")
+                msg = await kc.iopub(min(remaining, POLL_S))
             except TimeoutError:
                 polls += 1
                 if polls % SANDBOX_POLL_EVERY == 0 and await self.sandbox.poll() is not None:
-                    raise _Died(await self._exit_detail()) from None
+                    await self._gone()
                 continue
             except Closed:
                 await self._lost_connection()
@@ -421,11 +451,11 @@ class Session:
 
     async def _reply(self, msg_id: str, timeout: float = REPLY_S) -> dict[str, Any] | None:
         """The shell reply to our request (older replies are dropped), or None."""
-        assert self.kc is not None
+        kc = self.kc
         end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
+        while (left := end - time.monotonic()) > 0 and kc is not None:
             try:
-                msg = await self.kc.shell(left)
+                msg = await kc.shell(left)
             except (TimeoutError, Closed):
                 return None
             if not isinstance(msg, Dropped) and msg["parent_header"]["msg_id"] == msg_id:
@@ -447,14 +477,22 @@ class Session:
         self._ready = False
         end = time.monotonic() + CONFIRM_S
         while True:
-            if await self.sandbox.poll() is not None:
-                raise _Died(await self._exit_detail())
+            rec = self.store.get_session(self.id)
+            if rec is None or not rec.state.live or await self.sandbox.poll() is not None:
+                await self._gone()
             state = self._read_state()
             if state.generation != self._generation:
                 raise _Died(await self._death_detail(state))
             if time.monotonic() > end:
                 raise _Disconnected
             await asyncio.sleep(0.05)
+
+    async def _gone(self) -> NoReturn:
+        """The sandbox is not running: stopped on purpose (the record says so), or died."""
+        rec = self.store.get_session(self.id)
+        if rec is None or (not rec.state.live and rec.end_reason != EXITED):
+            raise _Stopped(rec.end_reason if rec and rec.end_reason else "stopped")
+        raise _Died(await self._exit_detail())
 
     async def _death_detail(self, state: LauncherState) -> str:
         last = state.exits[-1] if state.exits else Exit()
@@ -485,7 +523,9 @@ class Session:
 
     async def _exit_detail(self) -> str:
         info = await self.sandbox.exit_info()
-        self.store.end_session(self.id, SessionState.DEAD, "the sandbox exited")
+        self.store.end_session(self.id, SessionState.DEAD, EXITED)
+        with suppress(Exception):  # gone from the engine now, not at the next sweep
+            await self.sandbox.cleanup()
         if info.oom_killed:
             why = f"the sandbox ran out of memory (limit {format_bytes(self.record.memory)})"
         elif info.gone:
@@ -632,6 +672,12 @@ class Session:
             except FileNotFoundError:  # the session ended under us: its directories are gone
                 raise _Gone from None
             yield
+
+
+def _cancel(exe: Execution, fold: OutputFold, why: str) -> None:
+    exe.status = ExecutionStatus.CANCELLED
+    exe.error = ErrorInfo("Cancelled", why[:1].upper() + why[1:] + ".")
+    fold.note("error", f"Cancelled: {exe.error.evalue}\n")
 
 
 def check_code(code: str) -> None:

@@ -169,6 +169,13 @@ class Store:
         with self._lock:
             self._db.close()
 
+    def add_column(self, table: str, column: str, decl: str) -> None:
+        """A column another module's table gained after it first shipped."""
+        with self._lock:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
     def ensure_schema(self, sql: str) -> None:
         """Create tables another module keeps in this database (``CREATE ... IF NOT EXISTS``)."""
         with self._lock:
@@ -213,6 +220,9 @@ class Store:
         return [
             _file(r) for r in self.query(f"SELECT * FROM files{where} ORDER BY created_at", args)
         ]
+
+    def blob_used(self, sha256: str) -> bool:
+        return bool(self.query("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", (sha256,)))
 
     def delete_file(self, file_id: str) -> str | None:
         """Forget a file; return its sha256 when no other file shares the blob."""
@@ -340,6 +350,16 @@ class Store:
                 f" WHERE id = ? AND state IN {LIVE}",
                 (time.time(), state.value, int(executed), session_id),
             )
+
+    def live_count(self) -> int:
+        """Live sessions, of every owner."""
+        return int(self.query(f"SELECT count(*) FROM sessions WHERE state IN {LIVE}")[0][0])
+
+    def stored_bytes(self, owner: str) -> int:
+        """Bytes of every file of ``owner``, as recorded (shared blobs count each time)."""
+        return int(
+            self.query("SELECT coalesce(sum(bytes), 0) FROM files WHERE owner = ?", (owner,))[0][0]
+        )
 
     def threads_of(self, owner: str) -> list[str]:
         """Threads with a live session, newest first."""

@@ -128,6 +128,10 @@ def describe(exe: Execution) -> str:
         parts.append(f"images: {n} image{'s' * (n > 1)} displayed to the user")
     for f in exe.files:
         parts.append(f"file written: sandbox:{f.path} ({f.bytes} bytes)")
+    for skipped in exe.skipped_files:
+        parts.append(f"file not collected: {skipped['path']}: {skipped['reason']}")
+    for d in exe.dropped:
+        parts.append(f"output dropped: {d['count']} {d['what']}(s), over {d['limit']}")
     text = "\n".join(parts)
     if len(text) > MAX_TEXT:
         text = text[: MAX_TEXT // 2] + "\n...(output cut)...\n" + text[-MAX_TEXT // 2 :]

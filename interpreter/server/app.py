@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import BackendError, StorageFull
 from ..inspector import Inspector
 from ..manager import SessionManager
+from ..quotas import Quotas
 from . import assistants, azure, containers, inspect, openai_files, problems, runs, threads, ui
 from .auth import AuthMiddleware, KeyRing, load_keys
 from .bodies import BodyGuard
@@ -51,7 +52,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = manager is None
-        m = manager or SessionManager(settings)
+        m = manager or SessionManager(settings, quotas=Quotas.from_settings(settings))
         if own:
             try:
                 await m.open()

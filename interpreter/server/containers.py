@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..catalog import SandboxFile
 from ..config import format_bytes, parse_bytes
 from ..errors import ConfigError, InterpreterError
-from ..results import Execution
+from ..results import Execution, SessionState
 from ..session import Session
 from ..store import ContainerRecord
 from ..workspace import sanitize_filename
@@ -99,7 +99,7 @@ def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
         "id": rec.id,
         "object": "container",
         "created_at": int(rec.created_at),
-        "status": "running" if live else "expired",
+        "status": "running" if live or _died(d, rec.id) else "expired",
         "expires_after": {"anchor": "last_active_at", "minutes": round(rec.idle_timeout / 60)},
         "last_active_at": int(last.last_activity if last else rec.created_at),
         "memory_limit": _short(rec.memory),
@@ -107,6 +107,13 @@ def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
         "network_policy": {"type": "disabled"},
         "runtime": (last.runtime if last else d.settings.runtime),  # lci extension
     }
+
+
+def _died(d: Deps, container_id: str) -> bool:
+    """Did the container's last sandbox die (rather than expire or get stopped)? Then
+    the container lives on: its next call starts a fresh sandbox with its files."""
+    last = d.manager.store.last_session_for(d.tenant, container_id)
+    return last is not None and last.state is SessionState.DEAD
 
 
 def _record(d: Deps, container_id: str) -> ContainerRecord:
@@ -125,6 +132,10 @@ def _record(d: Deps, container_id: str) -> ContainerRecord:
 async def _session(d: Deps, container_id: str) -> Session:
     rec = _record(d, container_id)
     session = await d.manager.find(container_id, owner=d.tenant)
+    if session is None and _died(d, container_id):  # as its death said: a fresh one
+        session = await d.manager.session(
+            container_id, owner=d.tenant, idle_timeout=rec.idle_timeout, memory=rec.memory
+        )
     if session is None:
         raise ApiError(
             400,
@@ -149,6 +160,8 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
         d.manager.files.info(fid, d.tenant)  # 404 before anything starts
     minutes = body.expires_after.minutes if body.expires_after else 20
     memory = _memory(body.memory_limit, d.settings.memory)
+    if d.manager.quotas is not None:  # clamped to the tenant's largest sandbox
+        memory = d.manager.quotas.memory_for(d.tenant, memory)
     rec = ContainerRecord(
         "cntr_" + secrets.token_hex(24), d.tenant, body.name, time.time(), minutes * 60.0, memory
     )

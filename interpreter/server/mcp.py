@@ -347,7 +347,7 @@ def _report(exe: Execution) -> str:
             f"Status: error. The code raised {err.ename}: {err.evalue}\n"
             "The session keeps its state: what was defined before the error still exists."
         )
-    elif exe.status in (ExecutionStatus.TIMEOUT, ExecutionStatus.DIED):
+    elif exe.status in (ExecutionStatus.TIMEOUT, ExecutionStatus.DIED, ExecutionStatus.CANCELLED):
         parts.append(f"Status: {exe.status}. {err.evalue if err else ''}".rstrip())
     if exe.files:
         lines = [f"- {f.path} ({f.bytes} bytes, file id {f.file_id})" for f in exe.files]

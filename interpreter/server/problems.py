@@ -24,12 +24,16 @@ from ..errors import (
     BackendError,
     ConfigError,
     FileTooLarge,
+    HostBusy,
     InterpreterError,
+    InvalidCode,
     InvalidFilename,
     NoSuchFile,
     NoSuchSession,
+    QuotaExceeded,
     SessionClosed,
     SessionError,
+    StorageFull,
 )
 from .utf8 import JSONResponse
 
@@ -43,6 +47,10 @@ TABLE: list[tuple[type[InterpreterError], int, str]] = [
     (NoSuchSession, 404, "SessionNotFound"),
     (InvalidFilename, 400, "InvalidFileName"),
     (FileTooLarge, 413, "RequestEntityTooLarge"),
+    (InvalidCode, 400, "InvalidCode"),
+    (QuotaExceeded, 429, "QuotaExceeded"),
+    (StorageFull, 507, "InsufficientStorage"),
+    (HostBusy, 503, "ServiceUnavailable"),
     (SessionClosed, 409, "SessionClosed"),
     (SessionError, 503, "SessionUnavailable"),
     (BackendError, 503, "ServiceUnavailable"),
@@ -61,12 +69,14 @@ AZURE_CODES = {
     429: "TooManyRequests",
     500: "InternalServerError",
     503: "ServiceUnavailable",
+    507: "InsufficientStorage",
 }
 OPENAI_TYPES = {
     401: "invalid_request_error",
     429: "requests",  # as OpenAI's own rate limits
     500: "server_error",
     503: "server_error",
+    507: "server_error",
 }
 JSONRPC_INVALID_REQUEST, JSONRPC_INVALID_PARAMS = -32600, -32602
 MCP = "/mcp"
@@ -143,6 +153,20 @@ def _status_of(exc: InterpreterError) -> tuple[int, str]:
     return 500, "InternalServerError"
 
 
+def quota_param(exc: InterpreterError) -> str | None:
+    """For a quota refusal, the quota's name (OpenAI's ``param``)."""
+    return exc.quota if isinstance(exc, QuotaExceeded) else None
+
+
+def retry_after(exc: InterpreterError) -> int | None:
+    """Seconds a client should wait before trying again, when that is known."""
+    if isinstance(exc, QuotaExceeded):
+        return exc.retry_after or 60
+    if isinstance(exc, HostBusy):
+        return 10
+    return None
+
+
 def _describe(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
     where = [str(p) for p in first.get("loc", ()) if p != "body"]
@@ -166,7 +190,13 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         openai_code = type(exc).__name__ if is_openai(request.url.path) else code
-        return render(request.url.path, status, str(exc), openai_code)
+        if isinstance(exc, QuotaExceeded) and is_openai(request.url.path):
+            openai_code = "quota_exceeded"
+        response = render(request.url.path, status, str(exc), openai_code, quota_param(exc))
+        retry = retry_after(exc)
+        if retry is not None:
+            response.headers["Retry-After"] = str(retry)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -73,6 +73,42 @@ async def execute(
     return exe
 
 
+STREAM_BUFFER = 4 * 1024**2  # characters of output waiting for a slow SSE client
+
+
+class _Buffer:
+    """Output waiting for the client: bounded; what does not fit is counted, then said."""
+
+    def __init__(self) -> None:
+        self.items: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+        self.size = self.missed = 0
+
+    def put(self, kind: str, text: str) -> None:
+        if self.size + len(text) > STREAM_BUFFER:
+            self.missed += len(text)
+            return
+        self._note()
+        self.size += len(text)
+        self.items.put_nowait((kind, text))
+
+    def close(self) -> None:
+        self._note()
+        self.items.put_nowait(None)
+
+    def _note(self) -> None:
+        if self.missed:
+            note = f"[lci: {self.missed} characters of output were not streamed (a slow"
+            note += " reader); the execution's log file has them]\n"
+            self.items.put_nowait(("stderr", note))
+            self.missed = 0
+
+    async def get(self) -> tuple[str, str] | None:
+        item = await self.items.get()
+        if item is not None:
+            self.size -= len(item[1])
+        return item
+
+
 def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -85,15 +121,18 @@ def stream(
     render: Callable[[Execution], dict[str, Any]],
     render_error: Callable[[InterpreterError], dict[str, Any]],
 ) -> StreamingResponse:
-    queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+    """SSE of one execution. A quota refusal comes before the stream starts (a 429), and
+    a client that reads slower than the code prints gets a marker for what it missed
+    (the log file keeps it): at most STREAM_BUFFER characters wait for it."""
+    if session.quotas is not None and session.owner:
+        session.quotas.check_execution(session.owner, count=False)
+    buffer = _Buffer()
 
     async def events() -> AsyncIterator[bytes]:
-        task = asyncio.ensure_future(
-            session.execute(code, timeout, on_output=lambda k, t: queue.put_nowait((k, t)))
-        )
-        task.add_done_callback(lambda _: queue.put_nowait(None))
+        task = asyncio.ensure_future(session.execute(code, timeout, on_output=buffer.put))
+        task.add_done_callback(lambda _: buffer.close())
         try:
-            while (item := await queue.get()) is not None:
+            while (item := await buffer.get()) is not None:
                 kind, text = item
                 yield _sse(EVENT.get(kind, kind), {"text": text})
             try:
