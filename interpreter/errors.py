@@ -175,8 +175,8 @@ class StorageFull(InterpreterError, OSError):
         self.free, self.floor = free, floor
         super().__init__(
             f"LCI_HOME is short of space: {free} bytes free, and lci keeps at least {floor}"
-            " (LCI_MIN_FREE). New sessions, uploads and executions are refused until space"
-            " is freed: delete files or stop sessions."
+            " (LCI_MIN_FREE) besides the room promised to running sandboxes. New sandboxes"
+            " and uploads are refused until space is freed: delete files or stop sessions."
         )
 
     def __str__(self) -> str:

@@ -65,6 +65,7 @@ class SessionManager:
             self.settings.max_upload_bytes,
             self.settings.min_free,
         )
+        self._reserved_at = (0.0, 0)
         self.files.reserved = self._reserved
         self.files.charge = self._charge
         self.capacity = Capacity(self.settings, self.store.live_count)
@@ -387,6 +388,7 @@ class SessionManager:
                     f"a range no host account uses ({clash} is in it)",
                 )
             self._uids_checked = True
+        self._reserved(fresh=True)
         self.files.check_room(self.settings.disk_limit)
 
     def _charge(self, owner: str, size: int) -> None:
@@ -394,15 +396,20 @@ class SessionManager:
         if self.quotas is not None and owner:
             self.quotas.check_stored(owner, self.store.stored_bytes(owner), size)
 
-    def _reserved(self) -> int:
-        """What live sessions' disks may still grow by: kept aside from everything else."""
+    def _reserved(self, fresh: bool = False) -> int:
+        """What live sessions' disks may still grow by: kept aside from everything else.
+        Measured at most once a second, unless ``fresh`` (a new disk is being admitted)."""
         limit = self.settings.disk_limit
         if not limit:
             return 0
-        return sum(
-            max(limit - session_disk(rec, self.settings).used(), 0)
-            for rec in self.store.list_sessions(live_only=True)
-        )
+        when, value = self._reserved_at
+        if fresh or time.monotonic() - when > 1.0:
+            value = sum(
+                max(limit - session_disk(rec, self.settings).used(), 0)
+                for rec in self.store.list_sessions(live_only=True)
+            )
+            self._reserved_at = (time.monotonic(), value)
+        return value
 
     async def image(self) -> str:
         """The sandbox image to run; it must be present (``lci image build``)."""

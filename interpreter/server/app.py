@@ -147,9 +147,10 @@ def create_app(
 
 
 def disk_check(m: SessionManager) -> str:
-    """``ok``, or why new work is refused: LCI_HOME below its floor (LCI_MIN_FREE)."""
+    """``ok``, or why new work is refused: LCI_HOME cannot hold one more sandbox's disk
+    above its floor (LCI_MIN_FREE)."""
     try:
-        m.files.check_room()
+        m.files.check_room(m.settings.disk_limit)
     except StorageFull as exc:
         return f"low: {exc}"
     except OSError as exc:

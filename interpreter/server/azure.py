@@ -191,7 +191,7 @@ async def execution_status(execution_id: str, d: Deps = deps) -> None:
 
 async def _upload(request: Request, d: Deps, identifier: str, folder: str) -> SandboxFile:
     session = await _session(d, identifier)
-    up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
+    up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
     try:
         name = (up.filename or "").strip()
         if not name:

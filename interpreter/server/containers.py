@@ -258,7 +258,7 @@ async def create_container_file(
         info = await d.manager.files.get(ref.file_id, d.tenant)
         placed = await session.put_file(info.filename, info.id)
         return _file_view(container_id, placed)
-    up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
+    up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
     try:
         rel = sanitize_filename((up.filename or "").strip() or "upload")
         info = up.keep(

@@ -47,7 +47,7 @@ def file_object(info: FileInfo) -> dict[str, Any]:
 
 @router.post("/files", summary="Upload a file (multipart: purpose, file)")
 async def create_file(request: Request, d: Deps = deps) -> dict[str, Any]:
-    up = await receive_upload(request, d.manager.files.blobs / "tmp", d.settings.max_upload_bytes)
+    up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
     try:
         purpose = up.fields.get("purpose", "").strip()
         if not purpose:

@@ -22,6 +22,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from ..errors import StorageFull
 from ..files import FileStore
 from ..results import FileInfo
 from .problems import ApiError
@@ -162,10 +163,15 @@ def _boundary(content_type: str, first: bytes) -> bytes | None:
 
 
 async def receive_upload(
-    request: Request, tmp_dir: Path, limit: int, file_field: str = "file"
+    request: Request, files: FileStore, limit: int, file_field: str = "file"
 ) -> Upload:
-    """Read a multipart body; the file part goes to a temporary file under ``tmp_dir``."""
-    parts = _Parts(tmp_dir, limit, file_field)
+    """Read a multipart body; the file part goes to a temporary file in the blob store's
+    ``tmp``. Refused (StorageFull) when LCI_HOME is below its floor, before or while
+    reading: an upload never takes the disk past it."""
+    room = files.room()
+    if room <= 0:
+        raise StorageFull(files.free(), files.min_free)
+    parts = _Parts(files.blobs / "tmp", limit, file_field)
     parser: MultipartParser | None = None
     stream = request.stream()
     total = 0
@@ -174,6 +180,8 @@ async def receive_upload(
             if not chunk:
                 continue
             total += len(chunk)
+            if total > room:
+                raise StorageFull(files.free(), files.min_free)
             if parser is None:
                 boundary = _boundary(request.headers.get("content-type", ""), chunk)
                 if boundary is None:

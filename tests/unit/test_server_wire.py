@@ -13,17 +13,21 @@ from starlette.routing import Route
 
 from interpreter import Settings
 from interpreter.errors import ConfigError
+from interpreter.files import FileStore
 from interpreter.server.auth import load_keys
 from interpreter.server.common import json_value
 from interpreter.server.pages import page
 from interpreter.server.problems import ApiError
 from interpreter.server.uploads import receive_upload
+from interpreter.store import Store
 
 
 def upload_app(tmp: Path, limit: int) -> Starlette:
+    files = FileStore(Store(tmp / "lci.db"), tmp / "blobs", limit)
+
     async def handler(request: Request) -> JSONResponse:
         try:
-            up = await receive_upload(request, tmp, limit)
+            up = await receive_upload(request, files, limit)
         except ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         assert up.tmp is not None
