@@ -163,9 +163,9 @@ def main() -> None:
     image = os.environ.get("LCI_IMAGE") or build_image(
         progress=lambda line: print(line, file=sys.stderr)
     )
-    home = Path(tempfile.mkdtemp(prefix="lci-bench-", dir="/tmp"))
     runtimes = {}
-    for runtime in args.runtimes.split(","):
+    for runtime in args.runtimes.split(","):  # a home each: a thread keeps its runtime
+        home = Path(tempfile.mkdtemp(prefix=f"lci-bench-{runtime}-", dir="/tmp"))
         settings = Settings(home=home, image=image, runtime=runtime)
         runtimes[runtime] = asyncio.run(engine(settings, args.calls, args.cold, args.idle))
     result = dict(next(iter(runtimes.values())))

@@ -59,16 +59,18 @@ Progress = Callable[[str], None]
 
 
 def source_dir() -> Path:
-    """The project root holding images/ and kernels/."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "images" / "Dockerfile").is_file():
-        raise ImageBuildFailed(
-            "locate sources",
-            f"{root / 'images' / 'Dockerfile'} is missing: the image is built from a source "
-            "checkout of lci (images/ and kernels/ next to interpreter/); "
-            "or set LCI_IMAGE to an image you built yourself",
-        )
-    return root
+    """The directory holding images/ and kernels/: the checkout's root, or in an installed
+    wheel the package itself (setup.py puts them there). Same files, same image tag."""
+    package = Path(__file__).resolve().parent
+    for root in (package.parent, package):
+        if (root / "images" / "Dockerfile").is_file() and (root / "kernels").is_dir():
+            return root
+    raise ImageBuildFailed(
+        "locate sources",
+        f"{package.parent / 'images' / 'Dockerfile'} is missing: lci was installed without"
+        " its sandbox files (images/, kernels/); reinstall it, or set LCI_IMAGE to an image"
+        " you built yourself",
+    )
 
 
 def seccomp_profile() -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["ErrorInfo", "Execution", "ExecutionStatus", "FileInfo", "ProducedFile", "SessionState"]
 
 
-class ExecutionStatus(str, enum.Enum):
+class ExecutionStatus(enum.StrEnum):
     OK = "ok"  # the code ran to the end
     ERROR = "error"  # the code raised (or did not compile); the session keeps its state
     TIMEOUT = "timeout"  # stopped at the deadline; see Execution.state_lost
@@ -24,7 +24,7 @@ class ExecutionStatus(str, enum.Enum):
         return self.value
 
 
-class SessionState(str, enum.Enum):
+class SessionState(enum.StrEnum):
     STARTING = "starting"
     IDLE = "idle"
     BUSY = "busy"

@@ -27,7 +27,7 @@ def _lci_startup() -> None:
     def figure_png(fig: object) -> bytes | None:
         from IPython.core.pylabtools import print_figure
 
-        return print_figure(fig, "png")  # type: ignore[no-any-return]
+        return print_figure(fig, "png")
 
     png = shell.display_formatter.formatters["image/png"]
     png.for_type_by_name("matplotlib.figure", "Figure", figure_png)
