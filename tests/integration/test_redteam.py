@@ -170,6 +170,37 @@ async def test_a_huge_directory_does_not_blow_up_the_scan(settings):
         await m.stop_all()
 
 
+async def test_a_long_result_text_does_not_blow_up_the_services_result_value(manager):
+    """The Azure dialect turns the last result's text/plain into JSON with
+    ast.literal_eval, on the event loop: a 7 MB repr (under every cap) took the service
+    to 3.45 GB and stalled /healthz for 19.9 s."""
+    from interpreter.server.common import json_value
+
+    session = await manager.session("t-literal")
+    r = await session.execute(
+        "class R:\n    def __repr__(self):\n        return '[' + '0,' * 3_500_000 + '0]'\nR()"
+    )
+    assert r.ok and r.results, r.error
+    tracemalloc.start()
+    t = time.monotonic()
+    json_value(r.results[-1]["data"])
+    took = time.monotonic() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 64 * MiB, f"turning one result into JSON held {peak >> 20} MiB"
+    assert took < 1.0, f"turning one result into JSON took {took:.1f} s"
+
+
+async def test_output_over_the_message_cap_is_marked_where_the_apis_look(manager):
+    """A 20 MB print is dropped whole (LCI_MAX_MESSAGE_BYTES); the marker went to the
+    logs and `dropped`, but stdout and stderr (all the Azure dialect returns) were empty:
+    the call read as a silent success."""
+    session = await manager.session("t-marker")
+    r = await session.execute("print('x' * 20_000_000)")
+    assert r.dropped
+    assert "dropped" in r.stdout + r.stderr, (r.stdout, r.stderr)
+
+
 def test_lci_run_does_not_hold_a_produced_file_in_memory(settings, tmp_path):
     code = "import os\nopen('/mnt/data/big.bin', 'wb').write(os.urandom(250 << 20))"
     done = lci(settings, "run", "--thread", "t-bigfile", "--out", str(tmp_path / "o"), code)
