@@ -30,6 +30,9 @@ DENIED = {
     # the kernel's own attack surface, out of all proportion to any use here
     "surface": "bpf perf_event_open userfaultfd io_uring_setup io_uring_enter "
     "io_uring_register keyctl add_key request_key modify_ldt lookup_dcookie",
+    # Linux AIO: its contexts (fs.aio-max-nr) are one count for the whole host, which one
+    # sandbox could take; POSIX aio in glibc uses threads, not these
+    "host-wide": "io_setup io_destroy io_submit io_cancel io_getevents io_pgetevents",
     # filesystems and namespaces: the sandbox's view of the world is fixed
     "mounts": "mount umount2 pivot_root chroot unshare setns open_tree move_mount fsopen "
     "fsconfig fsmount fspick mount_setattr name_to_handle_at open_by_handle_at quotactl "

@@ -31,6 +31,7 @@ from .workspace import MOUNT, FileStat, Scan, Workspace, sanitize_filename
 __all__ = ["Catalog", "SandboxFile"]
 
 USER, ASSISTANT = "user", "assistant"
+SLACK = 65536  # what a file may hold beyond its allocated blocks (a small tail)
 
 
 @dataclass(frozen=True)
@@ -190,11 +191,16 @@ class _Reader:
                 c.files.check_room(st.size)
                 assert c.workspace is not None
                 with c.workspace.open_regular(rel) as fd:
-                    limit = min(c.max_file_bytes, self.left)
-                    self.inodes[st.ino] = c.files.ingest(functools.partial(os.read, fd), limit, rel)
-                self.left -= self.inodes[st.ino][1]
+                    now = FileStat.of(os.fstat(fd))  # what is read, not what was scanned:
+                    why = self._refuse(now)  # the file may have been swapped since
+                    if why is None:  # and it is read no further than it was on disk
+                        limit = min(c.max_file_bytes, self.left, now.blocks * 512 + SLACK)
+                        read = functools.partial(os.read, fd)
+                        self.inodes[st.ino] = c.files.ingest(read, limit, rel)
+                if why is None:
+                    self.left -= self.inodes[st.ino][1]
             except FileTooLarge:
-                why = self._too_large(st.size)
+                why = self._too_large(st.size, grew=True)
             except StorageFull:
                 why = "LCI_HOME is short of space (LCI_MIN_FREE): the file was not stored"
             except QuotaExceeded as exc:
@@ -225,7 +231,9 @@ class _Reader:
             return self._too_large(st.size)
         return None
 
-    def _too_large(self, size: int) -> str:
+    def _too_large(self, size: int, grew: bool = False) -> str:
         if size > self.catalog.max_file_bytes:
             return f"it is larger than LCI_MAX_OUTPUT_FILE_BYTES ({self.catalog.max_file_bytes})"
+        if grew:
+            return "it changed while it was read (it grew past what it held on disk)"
         return "the files of this execution together are larger than the session's disk"

@@ -12,10 +12,13 @@ import argparse
 import asyncio
 import inspect
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import anyio.to_thread
 
 from . import cli_sessions
 from .display import safe, table
@@ -98,13 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = COMMANDS[args.command](args)
         return int(asyncio.run(done) if inspect.iscoroutine(done) else done)
     except (NoSuchSession, SessionEnded) as exc:  # an id the user typed
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(safe(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return 2
-    except InterpreterError as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    except InterpreterError as exc:  # may quote the sandbox (a failed start's output)
+        print(safe(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_ENGINE
     except OSError as exc:  # a local file the user named
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(safe(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -141,7 +144,8 @@ async def save_outputs(
         info = await manager.files.get(fid)
         target = out / Path(info.path or info.filename).name
         out.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(await manager.files.content(fid))
+        # copied from the store as a stream: a produced file is never held in memory
+        await anyio.to_thread.run_sync(shutil.copyfile, manager.files.path(fid), target)
         saved.append((kind, target, fid))
     return saved
 
@@ -185,13 +189,14 @@ async def cmd_files(args: argparse.Namespace) -> int:
                 print(table(("FILE", "PURPOSE", "BYTES", "THREAD", "NAME"), rows))
             return 0
         info = await manager.files.get(args.file_id)
-        data = await manager.files.content(args.file_id)
+        source = manager.files.path(args.file_id)
     if args.output == "-":
-        sys.stdout.buffer.write(data)
+        with open(source, "rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer)
         return 0
     target = Path(args.output or info.filename.rsplit("/", 1)[-1])
-    target.write_bytes(data)
-    print(f"{target} ({len(data)} bytes)")
+    shutil.copyfile(source, target)
+    print(safe(f"{target} ({info.bytes} bytes)"))
     return 0
 
 

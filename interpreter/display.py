@@ -42,7 +42,11 @@ SESSION_HEADER = (  # thread first, state third: as `lci sessions` always printe
 )
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 and C1 controls but newline and tab, lone surrogates, and the invisible characters
+# that reorder or split a line on screen (bidi overrides and isolates, line separators)
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def safe(text: str) -> str:

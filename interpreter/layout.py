@@ -129,6 +129,8 @@ def sandbox_spec(
             Mount(str(disk / "sock"), CONTAINER_SOCK),
             Mount(str(disk / "state"), CONTAINER_STATE),
             Mount(str(root / "ctl"), CONTAINER_CTL, read_only=True),
+            # no pseudo-terminals: kernel.pty.max is one count for the whole host
+            Mount(str(root / "ctl" / "ptmx"), "/dev/pts/ptmx", read_only=True),
         ],
         labels={
             LABEL: "1",
@@ -163,6 +165,7 @@ def make_dirs(record: SessionRecord, settings: Settings) -> None:
     ctl.mkdir(mode=0o700, exist_ok=True)
     _write_private(ctl / "connection.json", json.dumps(record.connection).encode())
     _write_private(ctl / "activity", b"")
+    _write_private(ctl / "ptmx", b"")  # mounted over /dev/pts/ptmx: opening it is refused
     try:
         session_disk(record, settings).create(record.uid, kernel_uid(record))
     except OSError as exc:

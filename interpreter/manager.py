@@ -20,8 +20,11 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
+
 from .backends.base import Backend, load_backend
 from .config import Settings
+from .disk import Disk
 from .errors import (
     ConfigError,
     ImageNotFound,
@@ -141,6 +144,10 @@ class SessionManager:
         if cached is not None and not file_ids:
             return cached
         async with self._thread_lock(owner, thread_id):
+            if (memory, idle_timeout, runtime) != (None, None, None):
+                self.store.set_thread_settings(
+                    owner, thread_id, memory=memory, idle_timeout=idle_timeout, runtime=runtime
+                )
             session = await self._live(owner, thread_id)
             if session is None:
                 session = await self._start(owner, thread_id, idle_timeout, memory, runtime)
@@ -298,7 +305,12 @@ class SessionManager:
         previous = self.store.last_session_for(owner, thread_id)
         await self.image()  # a missing image is said before anything is spent
         self._admit()
-        memory = memory or (previous.memory if previous else None) or self.settings.memory
+        # what was asked for this thread (now or when it was made), else what is configured
+        # now: a thread does not keep a runtime or limits the operator has since changed
+        asked = self.store.thread_settings(owner, thread_id)
+        memory = memory or asked.get("memory") or self.settings.memory
+        idle_timeout = idle_timeout or asked.get("idle_timeout")
+        runtime = runtime or asked.get("runtime")
         if self.quotas is not None and owner:
             memory = self.quotas.memory_for(owner, memory)
             live = [r.memory for r in self.store.list_sessions(owner=owner, live_only=True)]
@@ -332,7 +344,6 @@ class SessionManager:
         memory: int,
         runtime: str | None,
     ) -> Session:
-        previous = self.store.last_session_for(owner, thread_id)
         session = await Session.start(
             thread_id,
             owner=owner,
@@ -344,9 +355,9 @@ class SessionManager:
             files=self.files,
             renew=self._renew,
             history=self.history,
-            idle_timeout=idle_timeout or (previous.idle_timeout if previous else None),
+            idle_timeout=idle_timeout,
             memory=memory,
-            runtime=runtime or (previous.runtime if previous else None),
+            runtime=runtime,
         )
         session.quotas = self.quotas
         return session
@@ -495,7 +506,25 @@ class SessionManager:
                 await teardown(None, rec, self.settings)
                 dead += 1
         lost = await self.settle()
-        return {"reaped": reaped, "orphans_removed": orphans, "dead": dead, "lost": lost}
+        stale = await anyio.to_thread.run_sync(self._stale_disks)
+        return {
+            "reaped": reaped,
+            "orphans_removed": orphans,
+            "dead": dead,
+            "lost": lost,
+            "stale_disks": stale,
+        }
+
+    def _stale_disks(self) -> int:
+        """Session directories (and their mounted disks) no live record claims: what a
+        process that died between ending a session and tearing it down left."""
+        n = 0
+        for path in self.settings.sessions_dir.glob("sess_*"):
+            rec = self.store.get_session(path.name)
+            if rec is None or not rec.state.live:
+                Disk(path, self.settings.disk_limit, self.settings.inodes).destroy()
+                n += 1
+        return n
 
     async def settle(self) -> int:
         """Executions a killed process left ``running``: recorded as lost, their spools

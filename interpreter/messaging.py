@@ -42,6 +42,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg"}
 DELIM = b"<IDS|MSG>"
 MAX_DEPTH = 32  # nesting of a message's JSON; deeper is refused
+# JSON values outside strings (numbers, objects, lists...) a message may hold: parsing
+# 15 MB of `[{},{},...]` would make 5 million objects, so such a message is refused
+# unparsed (a big string, an image or a page of HTML, is one value)
+MAX_VALUES = 100_000
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 MAX_ERROR_CHARS = 64_000  # an error's name, value and traceback together
 
 
@@ -72,6 +77,8 @@ def parse_message(
         return None
     if len(parts) < 5 or not hmac.compare_digest(parts[0], sign(parts[1:5])):
         return None
+    if any(_values(parts[n]) > MAX_VALUES for n in (1, 2, 4)):
+        return None
     try:
         header, parent, content = (_clean(json.loads(parts[n])) for n in (1, 2, 4))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -88,6 +95,22 @@ def parse_message(
         "content": content,
         "size": len(parts[4]),
     }
+
+
+def _values(raw: bytes) -> int:
+    """About how many JSON values ``raw`` holds (its strings, and a comma, bracket or brace
+    outside them each), counted without parsing it and giving up past MAX_VALUES."""
+    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") <= MAX_VALUES:
+        return 0  # the common case: counted in C, and few even with strings' commas
+    gaps, prev, strings = [], 0, 0
+    for m in _STRINGS.finditer(raw):
+        strings += 1
+        if strings > MAX_VALUES:
+            return strings
+        gaps.append(raw[prev : m.start()])
+        prev = m.end()
+    rest = b"".join([*gaps, raw[prev:]])
+    return strings + rest.count(b",") + rest.count(b"[") + rest.count(b"{")
 
 
 def _clean(value: Any) -> Any:
@@ -155,8 +178,9 @@ class Budget:
     """What one execution may keep of each kind of output."""
 
     chars: int = 20_000  # log text in the result (head and tail), and transcript text
-    result_bytes: int = 8 * 1024**2  # rich results (HTML, JSON, ...) held and stored
+    result_bytes: int = 8 * 1024**2  # rich results (HTML, JSON, ...) and errors kept
     image_bytes: int = 64 * 1024**2  # decoded images, handed to on_image
+    items: int = 2000  # images, rich results and errors kept, together
 
 
 @dataclass
@@ -207,6 +231,7 @@ class OutputFold:
         self._stream_room = self.max_chars
         self._result_room = self.budget.result_bytes
         self._image_room = self.budget.image_bytes
+        self._items = self.budget.items
 
     def feed(self, msg: dict[str, Any]) -> bool:
         """Take one iopub message; return True once the kernel is idle for our request."""
@@ -221,11 +246,16 @@ class OutputFold:
         return self.idle
 
     def drop(self, what: str, size: int, limit: str) -> None:
-        """Count output that was left out, and say so in the logs where it happened."""
+        """Count output that was left out, and say so where it happened: the first time
+        in the logs and stderr (what every API shows), then only in the count."""
         d = self.dropped.setdefault(what, Dropping(what, limit=limit))
         d.count, d.bytes = d.count + 1, d.bytes + size
-        text = f"[lci: {_KINDS[what]} of {size} bytes was dropped: over {limit}]\n"
-        self.transcript.append({"type": "stream", "name": "stderr", "text": text})
+        if d.count > 1:
+            return
+        text = f"[lci: {_KINDS[what]} of {size} bytes was dropped: over {limit}"
+        text += "; more may follow, Execution.dropped counts them]\n"
+        self.stderr.add(text)
+        self._transcribe_stream("stderr", text)
         self.note("stderr", text)
 
     # -- one handler per message type -----------------------------------------------
@@ -256,6 +286,8 @@ class OutputFold:
     _on_update_display_data = _on_display_data
 
     def _on_error(self, content: dict[str, Any], size: int) -> None:
+        if not self._take("error", size):
+            return
         room = MAX_ERROR_CHARS
         ename, evalue = _text(content.get("ename"), "Error")[:200], _text(content.get("evalue"))
         evalue = strip_ansi(evalue[: room // 2])
@@ -272,6 +304,16 @@ class OutputFold:
         self.note("error", text.rstrip("\n") + "\n")
 
     # -- helpers --------------------------------------------------------------------
+
+    def _take(self, what: str, size: int) -> bool:
+        """Room for one more rich result or error of ``size``? If not, it is dropped."""
+        if size > self._result_room or self._items <= 0:
+            limit = "LCI_MAX_RESULT_BYTES" if self._items > 0 else f"{self._budget.items} outputs"
+            self.drop(what, size, f"{limit} (rich results and errors of one execution)")
+            return False
+        self._result_room -= size
+        self._items -= 1
+        return True
 
     def _count(self, content: dict[str, Any]) -> None:
         n = content.get("execution_count")
@@ -303,10 +345,8 @@ class OutputFold:
         for mime, ext in IMAGE_TYPES.items():
             if isinstance(data.get(mime), str) and self._image(ext, mime, data[mime]):
                 return
-        if size > self._result_room:
-            self.drop("result", size, "LCI_MAX_RESULT_BYTES (rich results of one execution)")
+        if not self._take("result", size):
             return
-        self._result_room -= size
         count = content.get("execution_count")
         result = {
             "type": kind,
@@ -319,22 +359,34 @@ class OutputFold:
         if isinstance(plain, str) and plain:
             self.note("result", plain + "\n")
 
+    @property
+    def _budget(self) -> Budget:
+        assert self.budget is not None
+        return self.budget
+
     def _image(self, ext: str, mime: str, encoded: str) -> bool:
         """Decode and hand over one image; False when it is not valid base64."""
         try:
             raw = base64.b64decode(encoded)
         except (binascii.Error, ValueError):
             return False
-        if len(raw) > self._image_room:
-            self.drop("image", len(raw), "LCI_MAX_IMAGE_BYTES (images of one execution)")
+        if len(raw) > self._image_room or self._items <= 0:
+            limit = "LCI_MAX_IMAGE_BYTES" if self._items > 0 else f"{self._budget.items} outputs"
+            self.drop("image", len(raw), f"{limit} (images of one execution)")
             return True
         self._image_room -= len(raw)
+        self._items -= 1
         self.images.append(self.on_image(ext, raw))
         self.transcript.append({"type": "image", "index": len(self.images) - 1, "mime": mime})
         return True
 
 
-_KINDS = {"message": "a message from the kernel", "image": "an image", "result": "a rich result"}
+_KINDS = {
+    "message": "a message from the kernel",
+    "image": "an image",
+    "result": "a rich result",
+    "error": "an error message",
+}
 
 
 def _text(value: Any, default: str = "") -> str:

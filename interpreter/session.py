@@ -51,6 +51,7 @@ OutputCallback = Callable[[str, str], None]
 POLL_S = 0.25  # how often a waiting execution looks up from the kernel's output
 SANDBOX_POLL_EVERY = 8  # ... and every this many polls, asks the engine the sandbox runs
 REPLY_S = 10.0  # how long the reply may lag the kernel going idle
+REPLY_GRACE = 3.0  # how long output may follow the reply when the idle status never comes
 CONFIRM_S = 3.0  # how long a lost connection gets to be explained
 EXITED = "the sandbox exited"
 RECONNECT_S = 10.0  # how long a kernel that answered before may not answer, before a restart
@@ -97,6 +98,7 @@ class Session:
         self.settings, self.store, self.files = settings, store, files
         self.history = history or History(store)
         self._renew = renew
+        self._replies: dict[str, dict[str, Any]] = {}  # a reply taken before its turn
         self.quotas: Quotas | None = None  # the tenants' limits, set by the manager
         self._lock = asyncio.Lock()
         self._closed = False
@@ -348,6 +350,7 @@ class Session:
             finally:
                 exe.duration_ms = int((time.monotonic() - started) * 1000)
             await self.outputs.finish(exe, fold, spool, before)
+            self.history.finished(exe)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._abandon(fold)
@@ -361,7 +364,6 @@ class Session:
                 why = f"lci failed during the execution: {type(exc).__name__}: {exc}"
                 self.history.ended_early(exe.id, "lost", why)
             raise
-        self.history.finished(exe)
         self._touch(SessionState.IDLE, executed=True)
         return exe
 
@@ -427,8 +429,10 @@ class Session:
             self._ready = False
 
     async def _collect(self, fold: OutputFold, deadline: float) -> None:
+        """Take the request's output until the kernel says it is idle, or, should that
+        message be lost (a flooded kernel drops output), until REPLY_GRACE after its reply."""
         kc = self.kc  # the session may let go of it meanwhile (stopped): its reads then fail
-        polls = 0
+        polls, replied = 0, 0.0
         while not fold.idle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -441,6 +445,11 @@ class Session:
                 polls += 1
                 if polls % SANDBOX_POLL_EVERY == 0 and await self.sandbox.poll() is not None:
                     await self._gone()
+                if not replied and await self._reply(fold.msg_id, timeout=0) is not None:
+                    replied = time.monotonic()
+                if replied and time.monotonic() - replied > REPLY_GRACE:
+                    fold.drop("message", 0, "the kernel's output queue: some output was lost")
+                    return
                 continue
             except Closed:
                 await self._lost_connection()
@@ -451,15 +460,20 @@ class Session:
                 fold.feed(msg)
 
     async def _reply(self, msg_id: str, timeout: float = REPLY_S) -> dict[str, Any] | None:
-        """The shell reply to our request (older replies are dropped), or None."""
+        """The shell reply to our request (older replies are dropped), or None. A reply
+        taken early (``timeout=0``, while output still came) is kept for the next ask."""
+        if msg_id in self._replies:
+            return self._replies.pop(msg_id) if timeout else self._replies[msg_id]
         kc = self.kc
         end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0 and kc is not None:
+        while kc is not None:
             try:
-                msg = await kc.shell(left)
+                msg = await kc.shell(max(end - time.monotonic(), 0))
             except (TimeoutError, Closed):
                 return None
             if not isinstance(msg, Dropped) and msg["parent_header"]["msg_id"] == msg_id:
+                if not timeout:
+                    self._replies = {msg_id: dict(msg["content"])}
                 return dict(msg["content"])
         return None
 
@@ -498,7 +512,10 @@ class Session:
     async def _death_detail(self, state: LauncherState) -> str:
         last = state.exits[-1] if state.exits else Exit()
         limit = format_bytes(self.record.memory)
-        oom = await self._oom_confirmed()
+        # an OOM kill is a SIGKILL: a kernel that ended otherwise did not die of it, even
+        # if the cgroup killed something else of the sandbox's meanwhile
+        unknown = last.signal is None and last.returncode is None
+        oom = await self._oom_confirmed() if last.signal == 9 or unknown else False
         if oom:
             cause = f"out of memory (the sandbox's memory limit is {limit})"
         elif last.signal is not None:

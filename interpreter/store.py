@@ -71,6 +71,14 @@ CREATE TABLE IF NOT EXISTS thread_files (
     source TEXT NOT NULL DEFAULT 'user',
     PRIMARY KEY (owner, thread_id, path)
 );
+CREATE TABLE IF NOT EXISTS thread_settings (
+    owner TEXT NOT NULL DEFAULT '',
+    thread_id TEXT NOT NULL,
+    memory INTEGER,
+    idle_timeout REAL,
+    runtime TEXT,
+    PRIMARY KEY (owner, thread_id)
+);
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL DEFAULT '',
@@ -369,6 +377,31 @@ class Store:
             (owner,),
         )
         return [r[0] for r in rows]
+
+    # -- what was asked for a thread's sandboxes ----------------------------------------
+
+    def set_thread_settings(self, owner: str, thread_id: str, **values: Any) -> None:
+        """Remember what was asked for this thread (None: keep what was asked before)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO thread_settings (owner, thread_id) VALUES (?, ?)",
+                (owner, thread_id),
+            )
+            for column, value in given.items():  # column names are ours, never a caller's
+                assert column in ("memory", "idle_timeout", "runtime")
+                db.execute(
+                    f"UPDATE thread_settings SET {column} = ? WHERE owner = ? AND thread_id = ?",
+                    (value, owner, thread_id),
+                )
+
+    def thread_settings(self, owner: str, thread_id: str) -> dict[str, Any]:
+        rows = self.query(
+            "SELECT memory, idle_timeout, runtime FROM thread_settings"
+            " WHERE owner = ? AND thread_id = ?",
+            (owner, thread_id),
+        )
+        return {k: v for k, v in dict(rows[0]).items() if v is not None} if rows else {}
 
     # -- containers (the OpenAI face's name for a thread with settings) ---------------
 

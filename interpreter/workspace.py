@@ -149,36 +149,52 @@ class Workspace:
         return scan
 
     def _scan(self, fd: int, prefix: str, depth: int, out: Scan, budget: list[int]) -> None:
+        """One directory, read lazily: a directory of a million entries costs only the
+        entries the budget lets through."""
+        subdirs = []
         try:
             with os.scandir(fd) as it:  # scandir works on a duplicate; fd stays ours
-                entries = list(it)
-            for entry in entries:
-                budget[0] -= 1
+                for entry in it:
+                    budget[0] -= 1
+                    if budget[0] < 0:
+                        out.truncated = True
+                        break
+                    found = self._entry(entry, prefix, depth, out)
+                    if found is not None:
+                        subdirs.append(found)
+            for name in subdirs:
                 if budget[0] < 0:
-                    out.truncated = True
-                    return
-                if entry.name.startswith("."):
-                    continue
+                    break
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
                 except OSError:
                     continue
-                rel = prefix + entry.name
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                    continue
-                problem = name_problem(entry.name)
-                if problem is not None:
-                    out.rejected.append((shown(rel), problem))
-                elif stat.S_ISREG(st.st_mode):
-                    out.files[rel] = FileStat.of(st)
-                elif depth + 1 < MAX_DEPTH:
-                    try:
-                        sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-                    except OSError:
-                        continue
-                    self._scan(sub, rel + "/", depth + 1, out, budget)
+                self._scan(sub, prefix + name + "/", depth + 1, out, budget)
         finally:
             os.close(fd)
+
+    def _entry(self, entry: os.DirEntry[str], prefix: str, depth: int, out: Scan) -> str | None:
+        """Note one entry; return its name when it is a directory to look into."""
+        if entry.name.startswith("."):
+            return None
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            return None
+        rel = prefix + entry.name
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return None
+        problem = name_problem(entry.name)
+        if problem is not None:
+            out.rejected.append((shown(rel), problem))
+        elif stat.S_ISREG(st.st_mode):
+            out.files[rel] = FileStat.of(st)
+        elif depth + 1 < MAX_DEPTH:
+            return entry.name
+        else:
+            why = f"it is more than {MAX_DEPTH} directories deep: its files are not collected"
+            out.rejected.append((shown(rel), why))
+        return None
 
     # -- reading and writing ---------------------------------------------------------
 

@@ -9,8 +9,10 @@ host hold gigabytes. Here every frame header is read before its body:
 
 * a message over ``max_bytes`` (all frames together) or ``max_frames`` is skipped,
   its bytes read and thrown away as they arrive, and reported as ``Dropped``;
-* at most one message waits to be read: the socket is not read further until the
-  consumer takes it (the kernel's own buffers take the backpressure);
+* finished messages wait for the reader up to ``queue_bytes`` together (a burst of small
+  ones, as libzmq's queue would take them, so the kernel does not drop any); past that
+  the socket is not read until the reader catches up (the kernel's buffers take the
+  backpressure);
 * commands (the handshake) are size-capped; anything off-protocol closes the
   connection.
 
@@ -57,6 +59,8 @@ class NotASocket(OSError):
 class Limits:
     max_bytes: int = 16 * 1024**2  # one message, every frame together
     max_frames: int = 64
+    queue_bytes: int = 32 * 1024**2  # finished messages waiting for the reader, together
+    queue_messages: int = 8192
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class _Protocol(asyncio.Protocol):
         self.skip = 0  # bytes of the current frame still to throw away
         self.more = False  # the skipped frame is not the message's last
         self.messages: deque[list[bytes] | Dropped] = deque()
+        self.queued = 0  # bytes of the waiting messages
         self.waiter: asyncio.Future[None] | None = None
         self.closed: Exception | None = None
 
@@ -130,7 +135,7 @@ class _Protocol(asyncio.Protocol):
                 raise Closed("the kernel's socket does not speak ZMTP 3 (NULL)")
             self.greeted = True
         pos = 0
-        while not self.messages:
+        while not self._full():
             if self.skip:
                 n = min(self.skip, len(self.buf) - pos)
                 pos, self.skip = pos + n, self.skip - n
@@ -173,7 +178,7 @@ class _Protocol(asyncio.Protocol):
         except Closed as exc:
             self._fail(exc)
             return
-        if not self.messages and self.transport is not None and self.closed is None:
+        if not self._full() and self.transport is not None and self.closed is None:
             self.transport.resume_reading()
 
     def _accept(self, size: int, more: bool) -> bool:
@@ -203,11 +208,16 @@ class _Protocol(asyncio.Protocol):
             raise Closed("the kernel's socket refused the connection")
         # PING, SUBSCRIBE and others: nothing to do for a client of these sockets
 
+    def _full(self) -> bool:
+        limits = self.limits
+        return self.queued >= limits.queue_bytes or len(self.messages) >= limits.queue_messages
+
     def _deliver(self, message: list[bytes] | Dropped) -> None:
         self.messages.append(message)
+        self.queued += _size(message)
         self.parts, self.size, self.dropping = [], 0, None
-        if self.transport is not None:
-            self.transport.pause_reading()  # resumed when the message is taken
+        if self._full() and self.transport is not None:
+            self.transport.pause_reading()  # resumed when the reader catches up
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
@@ -286,7 +296,9 @@ class Connection:
                 p.waiter = None
         if p.messages:
             message = p.messages.popleft()
-            if not p.messages and p.closed is None:
+            was_full = p._full()
+            p.queued -= _size(message)
+            if was_full and p.closed is None:
                 p.resume()
             return message
         raise Closed(str(p.closed))
@@ -296,6 +308,10 @@ class Connection:
         if not self._transport.is_closing():
             self._transport.abort()
         self._protocol._fail(Closed("closed by the host"))
+
+
+def _size(message: list[bytes] | Dropped) -> int:
+    return 0 if isinstance(message, Dropped) else sum(len(part) for part in message)
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:

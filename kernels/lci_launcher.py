@@ -39,6 +39,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -183,14 +184,18 @@ class Launcher:
         if self.args.kernel_uid is not None:
             become_kernel_user(self.args.kernel_uid)
         os.umask(0o077)  # its sockets; lci_startup sets 022 for the user's own files
-        scratch = Path(self.args.scratch)
-        conn = scratch / "lci-connection.json"
-        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        # a fresh, unguessable place for what the kernel writes at start (its connection
+        # file, IPython's and matplotlib's directories, HOME): nothing planted in /tmp
+        # earlier (an IPython startup file, a matplotlibrc) is read by a new kernel
+        scratch = Path(self.args.scratch) / f".lci-{os.urandom(8).hex()}"
+        scratch.mkdir(mode=0o700)
+        conn = scratch / "connection.json"
+        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(self.connection)
         mpl = scratch / "matplotlib"
         if Path(self.args.mplconfig).is_dir():
-            shutil.copytree(self.args.mplconfig, mpl, dirs_exist_ok=True)
+            shutil.copytree(self.args.mplconfig, mpl)
         env = dict(
             os.environ,
             MPLCONFIGDIR=str(mpl),
@@ -199,11 +204,17 @@ class Launcher:
             HOME=str(scratch),
             USER="sandbox",
             LOGNAME="sandbox",
-            PYTHONUNBUFFERED="1",
+            LCI_WORKDIR=self.args.workdir,
         )
-        os.chdir(self.args.workdir)
+        # started from / in isolated mode (-I: no script or working directory, no user
+        # site, no PYTHON* variables): a file the code left in /mnt/data can
+        # not stand in for the kernel's own modules; lci_startup moves to /mnt/data after
+        os.chdir("/")
         argv = [
             sys.executable,
+            "-I",
+            "-u",
+            "-B",  # no .pyc beside the user's modules in /mnt/data
             "-m",
             "ipykernel_launcher",
             "-f",
@@ -291,9 +302,10 @@ class Launcher:
             last = os.fstat(self.activity_fd).st_mtime if self.activity_fd is not None else 0
         except OSError:
             last = 0
-        # a kernel that is still starting is not idle: the host touches the clock once it
-        # answers (a slow runtime takes seconds), or gives up within its start timeout
-        since = last if last >= self.kernel_started else self.kernel_started + START_GRACE_S
+        # the sandbox's first kernel may take a while to answer (a slow runtime takes
+        # seconds): until the host first touches the clock, it counts from the launcher's
+        # start plus its start timeout. Kernels that start later change nothing
+        since = last if last > self.started else self.started + START_GRACE_S
         return time.time() - since
 
     # -- the loop -----------------------------------------------------------------------
@@ -381,20 +393,43 @@ def _kill_all_of_my_uid() -> None:
         time.sleep(0.001)
 
 
-def _empty(directory: Path) -> None:
-    """Remove everything inside ``directory`` (not following links), keep it."""
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return
-    for entry in entries:
+def _empty(root: Path) -> None:
+    """Remove everything inside ``root`` (never following a link), keep ``root``.
+
+    Iterative and shallow: a subdirectory's subdirectories are moved up into ``root``
+    before it is removed, so a tree of any depth (thousands of levels, past PATH_MAX and
+    any recursion limit) goes in as many steps as it has entries."""
+    for _ in range(1_000_000):  # each pass removes or hoists something
         try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
+            names = os.listdir(root)
         except OSError:
-            pass
+            return
+        if not names:
+            return
+        for name in names:
+            with contextlib.suppress(OSError):
+                _clear_one(root, root / name)
+
+
+def _clear_one(root: Path, path: Path) -> None:
+    if not stat_is_dir(path):
+        os.unlink(path)
+        return
+    children = os.listdir(path)
+    if not children:
+        os.rmdir(path)
+        return
+    for child in children:
+        with contextlib.suppress(OSError):
+            inner = path / child
+            if stat_is_dir(inner):
+                os.rename(inner, root / f".lci-gone-{os.urandom(8).hex()}")
+            else:
+                os.unlink(inner)
+
+
+def stat_is_dir(path: Path) -> bool:
+    return stat.S_ISDIR(os.lstat(path).st_mode)
 
 
 def main(argv: list[str] | None = None) -> int:

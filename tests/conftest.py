@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,14 @@ RUNTIMES = ["runc", "runsc"]
 _HOMES: list[Settings] = []
 
 
+def unmount_under(path: Path) -> None:
+    """Session disks a test left mounted under a home it is about to remove."""
+    prefix = f"{path.resolve()}/"
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     client = docker.from_env()
@@ -33,6 +42,8 @@ def docker_client() -> Iterator[docker.DockerClient]:
         if (c.attrs.get("Labels") or {}).get("lci.home") in ids:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 c.remove(force=True)  # may be on its way out already
+    for s in _HOMES:
+        unmount_under(s.home)
     client.close()
 
 
@@ -54,6 +65,7 @@ def home() -> Iterator[Path]:
     # short paths keep the kernel's unix sockets well under the 108-byte limit
     path = Path(tempfile.mkdtemp(prefix="lci-t-", dir="/tmp"))
     yield path
+    unmount_under(path)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -16,8 +16,8 @@ import anyio.to_thread
 import docker
 import docker.errors
 import requests
+from docker.types import LogConfig, Ulimit
 from docker.types import Mount as DockerMount
-from docker.types import Ulimit
 
 from ..errors import BackendError, EngineUnavailable, ImageNotFound
 from .base import Backend, ExitInfo, Sandbox, SandboxInfo, SandboxSpec, Usage
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["DockerBackend", "DockerSandbox"]
 
 T = TypeVar("T")
+NOFILE = 1024
 
 
 def translate(exc: Exception, image: str | None = None) -> Exception:
@@ -196,8 +197,15 @@ class DockerBackend(Backend):
             "memswap_limit": spec.memory,
             "nano_cpus": int(spec.cpus * 1e9),
             "pids_limit": spec.pids_limit,
-            # per uid, and each sandbox's uids are its own: one sandbox's use is no other's
-            "ulimits": [Ulimit(name="nproc", soft=spec.pids_limit, hard=spec.pids_limit)],
+            # per uid, and each sandbox's uids are its own: one sandbox's use is no other's;
+            # open files per process (fs.file-max is the host's, shared by everyone)
+            "ulimits": [
+                Ulimit(name="nproc", soft=spec.pids_limit, hard=spec.pids_limit),
+                Ulimit(name="nofile", soft=NOFILE, hard=NOFILE),
+            ],
+            # what the sandbox writes to its own stdout and stderr: the engine keeps the last
+            # MiB (for a failed start's message), never an uncapped file on the host
+            "log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             "mounts": [
                 DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
                 for m in spec.mounts

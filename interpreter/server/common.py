@@ -80,12 +80,17 @@ async def python_result(d: Deps, exe: Execution) -> Any:
     return None
 
 
+MAX_LITERAL = 64 * 1024  # characters of a result's repr turned into a JSON value
+
+
 def json_value(data: dict[str, Any]) -> Any:
     if "application/json" in data:
         return data["application/json"]
     text = data.get("text/plain")
     if not isinstance(text, str):
         return None
+    if len(text) > MAX_LITERAL:  # parsing a long repr costs the service far more than it
+        return text  # is worth (a 7 MB list took 3 GB): the text is the value
     scalar = _NUMPY_SCALAR.match(text)  # numpy 2 reprs: np.int64(1), np.True_
     if scalar:
         text = scalar.group(1) or scalar.group(2)

@@ -156,6 +156,14 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
             " have no network. Use {'type': 'disabled'}.",
             param="network_policy",
         )
+    if body.runtime not in (None, d.settings.runtime, "runsc"):
+        raise ApiError(
+            400,
+            f"runtime {body.runtime!r} is not allowed here: this service runs sandboxes under"
+            f" {d.settings.runtime!r} (LCI_RUNTIME), and a container may ask only for that or"
+            " for stronger isolation ('runsc').",
+            param="runtime",
+        )
     for fid in body.file_ids:
         d.manager.files.info(fid, d.tenant)  # 404 before anything starts
     minutes = body.expires_after.minutes if body.expires_after else 20

@@ -40,7 +40,11 @@ async def test_container_is_configured_hardened(
     seccomp = [o for o in host["SecurityOpt"] if o.startswith("seccomp=")]
     assert len(seccomp) == 1 and '"SCMP_ACT_ERRNO"' in seccomp[0]  # images/seccomp.json
     assert not host.get("Tmpfs")  # /tmp is on the session's disk
-    assert host["Ulimits"] == [{"Name": "nproc", "Soft": pids, "Hard": pids}]
+    assert host["Ulimits"] == [
+        {"Name": "nproc", "Soft": pids, "Hard": pids},
+        {"Name": "nofile", "Soft": 1024, "Hard": 1024},
+    ]
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
     assert not host.get("PortBindings") and not attrs["NetworkSettings"].get("Ports")
     assert host["Privileged"] is False
     rec = manager.store.get_session(session.id)
@@ -55,7 +59,14 @@ async def test_container_is_configured_hardened(
     assert labels["lci.managed"] == "1" and labels["lci.session"] == session.id
     assert labels["lci.thread"] == "t-hard" and labels["lci.home"] == settings.home_id
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    assert set(mounts) == {"/mnt/data", "/tmp", "/run/lci/ctl", "/run/lci/sock", "/run/lci/state"}
+    assert set(mounts) == {
+        "/mnt/data",
+        "/tmp",
+        "/run/lci/ctl",
+        "/run/lci/sock",
+        "/run/lci/state",
+        "/dev/pts/ptmx",
+    }
     assert mounts["/run/lci/ctl"]["RW"] is False
 
 
