@@ -69,6 +69,13 @@ class FileStore:
         the space promised to live sandboxes' disks kept aside."""
         return self.free() - self.reserved() - self.min_free
 
+    def check_floor(self) -> None:
+        """Raise StorageFull when LCI_HOME is below its floor itself (running sessions' work
+        may use the room promised to them, never the floor)."""
+        free = self.free()
+        if free < self.min_free:
+            raise StorageFull(free, self.min_free)
+
     def check_room(self, needed: int = 0) -> None:
         """Raise StorageFull when ``needed`` more bytes would take LCI_HOME below its floor."""
         if self.room() < needed:

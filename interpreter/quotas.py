@@ -77,8 +77,8 @@ def default_quota(settings: Settings) -> Quota:
     st = os.statvfs(settings.home) if settings.home.exists() else None
     disk = st.f_blocks * st.f_frsize if st else 64 * 1024**3
     base = Quota(
-        sessions=32,
-        memory=ram,
+        sessions=64,
+        memory=2 * ram,  # limits, not use: an idle sandbox uses a few dozen MiB of its 1 GiB
         memory_limit=min(16 * 1024**3, max(ram // 2, settings.memory)),
         stored=max(disk // 4, 1024**3),
         executions=600,
@@ -106,10 +106,13 @@ def _fields(text: str, where: str) -> dict[str, int]:
         name, sep, value = pair.partition("=")
         if not sep or name not in names:
             raise ConfigError(where, pair, f"name=value with a name among {sorted(names)}")
-        try:
-            number = parse_bytes(value, where) if name in SIZES else int(value)
-        except ValueError:
-            raise ConfigError(where, pair, "a whole number") from None
+        if name in SIZES:
+            number = parse_bytes(value, f"{where} {name}")
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                raise ConfigError(where, pair, "a whole number") from None
         if number < 0:
             raise ConfigError(where, pair, "a number of at least 0")
         out[name] = number

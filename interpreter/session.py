@@ -291,7 +291,7 @@ class Session:
         if self._closed:
             raise SessionClosed()
         check_code(code)
-        self.files.check_room()  # below LCI_HOME's floor no new work starts
+        self.files.check_floor()  # below LCI_HOME's floor no new work starts
         if self.quotas is not None and self.owner:
             self.quotas.check_execution(self.owner)
         timeout = timeout or self.settings.exec_timeout
