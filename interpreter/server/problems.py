@@ -17,7 +17,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.applications import Starlette
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from ..errors import (
@@ -25,15 +27,17 @@ from ..errors import (
     ConfigError,
     FileTooLarge,
     InterpreterError,
+    InvalidCode,
     InvalidFilename,
     NoSuchFile,
     NoSuchSession,
     SessionClosed,
     SessionError,
+    StorageFull,
 )
 from .utf8 import JSONResponse
 
-__all__ = ["ApiError", "install", "refuse", "throttled"]
+__all__ = ["ApiError", "allowed_methods", "install", "refuse", "throttled"]
 
 log = logging.getLogger("lci.server")
 
@@ -42,10 +46,12 @@ TABLE: list[tuple[type[InterpreterError], int, str]] = [
     (NoSuchFile, 404, "FileNotFound"),
     (NoSuchSession, 404, "SessionNotFound"),
     (InvalidFilename, 400, "InvalidFileName"),
+    (InvalidCode, 400, "InvalidCode"),
     (FileTooLarge, 413, "RequestEntityTooLarge"),
     (SessionClosed, 409, "SessionClosed"),
     (SessionError, 503, "SessionUnavailable"),
     (BackendError, 503, "ServiceUnavailable"),
+    (StorageFull, 507, "InsufficientStorage"),
     (ConfigError, 500, "InternalServerError"),
     (InterpreterError, 500, "InternalServerError"),
 ]
@@ -61,13 +67,16 @@ AZURE_CODES = {
     429: "TooManyRequests",
     500: "InternalServerError",
     503: "ServiceUnavailable",
+    507: "InsufficientStorage",
 }
 OPENAI_TYPES = {
     401: "invalid_request_error",
     429: "requests",  # as OpenAI's own rate limits
     500: "server_error",
     503: "server_error",
+    507: "server_error",
 }
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 JSONRPC_INVALID_REQUEST, JSONRPC_INVALID_PARAMS = -32600, -32602
 MCP = "/mcp"
 
@@ -136,6 +145,18 @@ def throttled(scope: Scope, seconds: float) -> Response:
     return response
 
 
+def allowed_methods(app: Starlette, scope: Scope) -> str:
+    """The ``Allow`` of a 405: every method some route answers on this path, found by
+    asking the routes (Starlette names only the first route whose path matched, while
+    GET and POST of one path are often two routes)."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(r.matches({**scope, "method": method})[0] is Match.FULL for r in app.router.routes)
+    ]
+    return ", ".join(allowed)
+
+
 def _status_of(exc: InterpreterError) -> tuple[int, str]:
     for cls, status, code in TABLE:
         if isinstance(exc, cls):
@@ -176,11 +197,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = f"No route {request.method} {request.url.path}."
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}."
-        return render(request.url.path, exc.status_code, message)
+            headers["Allow"] = allowed_methods(request.app, request.scope)
+            message = (
+                f"{request.method} is not allowed on {request.url.path}: use {headers['Allow']}."
+            )
+        response = render(request.url.path, exc.status_code, message)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
