@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
@@ -37,7 +39,15 @@ from ..errors import (
 )
 from .utf8 import JSONResponse
 
-__all__ = ["ApiError", "allowed_methods", "install", "refuse", "throttled"]
+__all__ = [
+    "ApiError",
+    "AzureError",
+    "OpenAIError",
+    "allowed_methods",
+    "install",
+    "refuse",
+    "throttled",
+]
 
 log = logging.getLogger("lci.server")
 
@@ -79,6 +89,30 @@ OPENAI_TYPES = {
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 JSONRPC_INVALID_REQUEST, JSONRPC_INVALID_PARAMS = -32600, -32602
 MCP = "/mcp"
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error, server_error, requests")
+    param: str | None = Field(description="the parameter at fault, if one is")
+    code: str | None
+
+
+class OpenAIError(BaseModel):
+    """An error on the OpenAI face (``/v1``)."""
+
+    error: OpenAIErrorDetail
+
+
+class AzureErrorDetail(BaseModel):
+    code: str = Field(description="also sent as the x-ms-error-code header")
+    message: str
+
+
+class AzureError(BaseModel):
+    """An error on the Azure faces (and /metrics)."""
+
+    error: AzureErrorDetail
 
 
 class ApiError(HTTPException):
@@ -146,9 +180,9 @@ def throttled(scope: Scope, seconds: float) -> Response:
 
 
 def allowed_methods(app: Starlette, scope: Scope) -> str:
-    """The ``Allow`` of a 405: every method some route answers on this path, found by
-    asking the routes (Starlette names only the first route whose path matched, while
-    GET and POST of one path are often two routes)."""
+    """The ``Allow`` of a 405 where the document does not say: every method some route
+    answers on this path, found by asking the routes (Starlette names only the first
+    route whose path matched, while GET and POST of one path are often two routes)."""
     allowed = [
         method
         for method in METHODS
@@ -176,7 +210,9 @@ def _describe(errors: list[Any]) -> tuple[str, str | None]:
     return (f"Invalid value for {param!r}: {msg}." if param else f"{msg}."), param
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, allow: Callable[[Starlette, Scope], str] = allowed_methods) -> None:
+    """The exception handlers; ``allow`` finds the ``Allow`` of a 405."""
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return render(request.url.path, exc.status, exc.message, exc.code, exc.param)
@@ -201,7 +237,7 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = f"No route {request.method} {request.url.path}."
         elif exc.status_code == 405:
-            headers["Allow"] = allowed_methods(request.app, request.scope)
+            headers["Allow"] = allow(request.app, request.scope)
             message = (
                 f"{request.method} is not allowed on {request.url.path}: use {headers['Allow']}."
             )
