@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..catalog import SandboxFile
 from ..files import guess_mime
 from ..session import Session
-from ..workspace import MOUNT, sanitize_filename
+from ..workspace import MOUNT, name_problem, sanitize_filename
 from . import shell
 from .common import Deps, blob_response, deps, iso, python_result, stderr_with_error
 from .openapi import NEW_WORK, answers, binary, multipart
@@ -52,14 +52,14 @@ Identifier = Query(
 Timeout = Field(None, gt=0, le=86400, description="Seconds; the default is LCI_EXEC_TIMEOUT")
 # workspace.sanitize_filename says why anything else is refused
 _NAME = r"^(?!\.{1,2}$)[^\x00-\x1f\x7f-\x9f/]{1,255}$"
-_FOLDER = r"^(?!(?:.*/)?\.\.(?:/|$))[^\x00-\x1f\x7f-\x9f]*$"
+_FOLDER = r"^(?!\s*(?:.*/)?\.\.(?:/|\s*$))[^\x00-\x1f\x7f-\x9f]*$"  # _folder strips
 Name = Path(
     description="A file in /mnt/data (a name with a '/', percent-encoded, is in a folder)",
     json_schema_extra={"pattern": _NAME},
 )
 Folder = Query(
     None,
-    description="The folder under /mnt/data to put the file in (made if missing)",
+    description="A folder under /mnt/data (an upload makes it when it is missing)",
     json_schema_extra={"pattern": _FOLDER},
 )
 UPLOAD = multipart(file="The file; its name (a path under /mnt/data or not) names it there")
@@ -270,9 +270,14 @@ async def _upload(request: Request, d: Deps, identifier: str, folder: str) -> Sa
 def _folder(path: str | None) -> str:
     if not path:
         return ""
+    problem = name_problem(path)  # before strip(), which takes \x1c-\x1f for spaces
+    if problem is not None:
+        raise ApiError(400, f"Invalid path {path!r}: {problem}.", "InvalidFileName", "path")
     p = path.strip()
     if p == MOUNT or p.startswith(MOUNT + "/"):
         p = p[len(MOUNT) :]
+    if ".." in p.split("/"):
+        raise ApiError(400, f"Invalid path {path!r}: '..' would leave {MOUNT}.", param="path")
     return p.strip("/")
 
 
@@ -311,7 +316,7 @@ async def files_post(
 )
 async def files_list(
     identifier: str = Identifier,
-    path: str | None = None,
+    path: str | None = Folder,
     recursive: bool = False,
     d: Deps = deps,
 ) -> dict[str, Any]:
