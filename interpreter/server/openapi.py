@@ -53,6 +53,7 @@ WHY = {
 # the refusals wherever new work is accepted (a session started, an upload, an execution)
 NEW_WORK = (409, 429, 503, 507)
 PLAIN = (408, 414, 431)  # answered by the HTTP protocol layer, before the app
+AZURE_CODE = {"schema": {"type": "string"}, "description": "The error's code, as in the body"}
 HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
     429: {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}},
@@ -212,8 +213,11 @@ def _complete(path: str, method: str, operation: dict[str, Any]) -> None:
         status = int(key)
         if status >= 400 and "content" not in response:
             response["content"] = _error_content(path, status)
-            if status in HEADERS:
-                response["headers"] = HEADERS[status]
+            headers = dict(HEADERS.get(status, {}))
+            if status not in PLAIN and not is_openai(path):
+                headers["x-ms-error-code"] = AZURE_CODE
+            if headers:
+                response["headers"] = headers
 
 
 def _error_content(path: str, status: int) -> dict[str, Any]:
