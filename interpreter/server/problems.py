@@ -200,7 +200,10 @@ def _status_of(exc: InterpreterError) -> tuple[int, str]:
 
 def _describe(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
-    where = [str(p) for p in first.get("loc", ()) if p != "body"]
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]  # where it was is plain from the name: 'limit', not 'query.limit'
+    where = [str(p) for p in loc]
     param = ".".join(where) or None
     if first.get("type") == "json_invalid":
         return "The request body is not valid JSON.", None
