@@ -25,7 +25,7 @@ from ..results import Execution
 from ..session import Session
 from ..store import ContainerRecord
 from ..workspace import sanitize_filename
-from .common import Deps, blob_response, deps
+from .common import Deps, WholeNumber, blob_response, deps
 from .openapi import NEW_WORK, answers, binary, multipart, sse
 from .pages import After, Limit, page
 from .problems import ApiError
@@ -43,7 +43,7 @@ NOT_FOUND = "No container {!r}."
 class ExpiresAfter(BaseModel):
     model_config = ConfigDict(strict=True)
     anchor: Literal["last_active_at"] = "last_active_at"
-    minutes: int = Field(20, ge=1, le=7 * 24 * 60)
+    minutes: WholeNumber = Field(20, ge=1, le=7 * 24 * 60)
 
 
 class NetworkPolicy(BaseModel):

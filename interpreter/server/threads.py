@@ -25,6 +25,7 @@ from .beta import (
     beta,
     listing,
 )
+from .common import WholeNumber
 from .openapi import NEW_WORK, answers
 from .pages import After, Before, Limit
 from .problems import ApiError
@@ -71,8 +72,8 @@ class RunOptions(Body):
     top_p: float | None = Field(None, ge=0, le=1)
     parallel_tool_calls: bool | None = None
     response_format: Any = None
-    max_prompt_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_prompt_tokens: WholeNumber | None = None
+    max_completion_tokens: WholeNumber | None = None
     truncation_strategy: dict[str, Any] | None = None
     stream: bool | None = Field(None, json_schema_extra=NO_STREAM)
 
