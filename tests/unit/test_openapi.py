@@ -40,6 +40,9 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
         ("PUT", "/subscriptions/s/resourceGroups/g/sessionPools/p/files", "GET, POST"),
         ("DELETE", "/executions", "POST"),
         ("POST", "/healthz", "GET"),
+        ("OPTIONS", "/v1/threads/runs", "POST"),  # the concrete path, not /v1/threads/{id}
+        ("PUT", "/files/x.txt/content", "GET"),  # not /files/{name:path}'s DELETE
+        ("PUT", "/ui/login", "GET, POST"),  # not in the document: the routes say
     ],
 )
 async def test_405_names_every_method_of_the_path(client, method, path, allow) -> None:  # type: ignore[no-untyped-def]
