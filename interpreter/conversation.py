@@ -141,7 +141,7 @@ def check_tools(tools: Sequence[Mapping[str, Any]]) -> None:
         if kind == "function":
             fn = tool.get("function")
             name = fn.get("name") if isinstance(fn, Mapping) else None
-            if not name or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
                 raise InvalidRequest(
                     "A function tool needs a name of letters, digits, _ or - (at most 64).",
                     f"tools[{i}].function.name",
@@ -178,7 +178,7 @@ def check_tool_choice(choice: Any, tools: Iterable[Mapping[str, Any]]) -> None:
         return
     if kind == "function":
         fn = choice.get("function")
-        if isinstance(fn, Mapping) and fn.get("name") in names:
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str) and fn["name"] in names:
             return
         raise InvalidRequest(
             f"tool_choice names a function the run does not have: {fn!r}.", "tool_choice"

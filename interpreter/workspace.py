@@ -11,6 +11,7 @@ symlink instead of writing through it).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -34,9 +35,13 @@ def name_problem(name: str) -> str | None:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return "its name is not valid UTF-8"
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+    if any(_control(c) for c in name):
         return "its name contains control characters"
     return None
+
+
+def _control(c: str) -> bool:
+    return ord(c) < 32 or 127 <= ord(c) < 160
 
 
 def shown(name: str) -> str:
@@ -54,7 +59,7 @@ def sanitize_filename(name: str) -> str:
     original = name
     if "\x00" in name:
         raise InvalidFilename(original, "it contains a NUL byte")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if any(_control(c) for c in name):  # as name_problem: a scan would not see it
         raise InvalidFilename(original, "it contains control characters")
     if name.startswith(MOUNT + "/"):
         name = name[len(MOUNT) + 1 :]
@@ -116,14 +121,22 @@ class Workspace:
         """An fd of root/parts..., never following a symlink on the way."""
         fd = os.open(self.root, _DIR_FLAGS)
         try:
-            for part in parts:
+            for i, part in enumerate(parts):
                 if create:
                     try:
                         os.mkdir(part, 0o755, dir_fd=fd)
                         self._chown(part, dir_fd=fd)
                     except FileExistsError:
                         pass
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                try:
+                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if create and exc.errno in (errno.ENOTDIR, errno.ELOOP):
+                        where = "/".join(parts[: i + 1])
+                        raise InvalidFilename(
+                            "/".join(parts), f"{where!r} is a file or a link, not a directory"
+                        ) from None
+                    raise
                 os.close(fd)
                 fd = nxt
             yield fd

@@ -22,12 +22,25 @@ from ..errors import BackendError, StorageFull
 from ..inspector import Inspector
 from ..manager import SessionManager
 from ..quotas import Quotas
-from . import assistants, azure, containers, inspect, openai_files, problems, runs, threads, ui
+from . import (
+    assistants,
+    azure,
+    containers,
+    inspect,
+    openai_files,
+    openapi,
+    problems,
+    runs,
+    threads,
+    ui,
+)
 from .auth import AuthMiddleware, KeyRing, load_keys
 from .bodies import BodyGuard
 from .mcp import MAX_REQUEST_BYTES, create_mcp, http_route
 from .metrics import Metrics
+from .openapi import answers
 from .running import ClientGone
+from .schemas import Health
 from .throttle import Throttle
 from .uploads import cleanup_tmp
 from .utf8 import JSONResponse
@@ -83,7 +96,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.keys = ring
     app.state.throttle = throttle = Throttle()
-    problems.install(app)
+    problems.install(app, allow=openapi.allowed_methods)
+    openapi.install(app)
 
     @app.exception_handler(ClientGone)
     async def gone(request: Request, exc: ClientGone) -> Response:
@@ -93,6 +107,11 @@ def create_app(
         "/healthz",
         tags=["service"],
         summary="Is the engine up, the store readable, and LCI_HOME above its free-space floor?",
+        response_model=None,
+        responses={
+            **answers(Health),
+            503: {"model": Health, "description": "Something is wrong: the fields say what."},
+        },
     )
     async def healthz(request: Request) -> Response:
         m: SessionManager = request.app.state.manager
@@ -117,6 +136,11 @@ def create_app(
         "/metrics",
         tags=["service"],
         summary="Prometheus metrics: the key's tenant's series (an admin key: every tenant's)",
+        response_class=Response,
+        responses=answers(
+            media={"text/plain": {"schema": {"type": "string"}}},
+            description="The Prometheus text format, version 0.0.4",
+        ),
     )
     async def metrics_route(request: Request) -> Response:
         state = request.state
@@ -130,7 +154,7 @@ def create_app(
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(runs.router)
-    app.include_router(azure.router, prefix=azure.POOL_PREFIX)
+    app.include_router(azure.router, prefix=azure.POOL_PREFIX, dependencies=[azure.pool])
     app.include_router(azure.router)
     ui.install(app)  # the web inspector at /ui (its own cookie login)
 

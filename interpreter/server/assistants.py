@@ -12,7 +12,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from .beta import Beta, BetaRoute, Body, Order, beta, lifespan, listing
+from .beta import TOOLS, Beta, BetaRoute, Body, Order, beta, lifespan, listing
+from .openapi import answers
+from .pages import After, Before, Limit
+from .schemas import Assistant, Deleted, Page
 
 __all__ = ["router"]
 
@@ -26,7 +29,7 @@ class AssistantCreate(Body):
     name: str | None = Field(None, max_length=256)
     description: str | None = Field(None, max_length=512)
     instructions: str | None = Field(None, max_length=256_000)
-    tools: list[dict[str, Any]] = Field(default_factory=list)
+    tools: list[dict[str, Any]] = Field(default_factory=list, json_schema_extra=TOOLS)
     tool_resources: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     temperature: float | None = Field(None, ge=0, le=2)
@@ -36,41 +39,66 @@ class AssistantCreate(Body):
 
 class AssistantUpdate(AssistantCreate):
     model: str | None = None  # type: ignore[assignment]
-    tools: list[dict[str, Any]] | None = None  # type: ignore[assignment]
+    tools: list[dict[str, Any]] | None = Field(None, json_schema_extra=TOOLS)  # type: ignore[assignment]
 
 
 def _fields(body: Body) -> dict[str, Any]:
     return {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
 
 
-@router.post("/assistants", summary="Create an assistant")
+@router.post(
+    "/assistants",
+    summary="Create an assistant",
+    response_model=None,
+    responses=answers(Assistant, 400, 404),
+)
 async def create_assistant(body: AssistantCreate, b: Beta = beta) -> dict[str, Any]:
     return await b.api.create_assistant(owner=b.tenant, **_fields(body))
 
 
-@router.get("/assistants", summary="List assistants")
+@router.get(
+    "/assistants",
+    summary="List assistants",
+    response_model=None,
+    responses=answers(Page[Assistant], 404),
+)
 async def list_assistants(
-    limit: int = 20,
+    limit: int = Limit,
     order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
+    after: str | None = After,
+    before: str | None = Before,
     b: Beta = beta,
 ) -> dict[str, Any]:
     return listing(await b.api.list_assistants(owner=b.tenant), limit, order, after, before)
 
 
-@router.get("/assistants/{assistant_id}", summary="Retrieve an assistant")
+@router.get(
+    "/assistants/{assistant_id}",
+    summary="Retrieve an assistant",
+    response_model=None,
+    responses=answers(Assistant, 404),
+)
 async def retrieve_assistant(assistant_id: str, b: Beta = beta) -> dict[str, Any]:
     return await b.api.get_assistant(assistant_id, owner=b.tenant)
 
 
-@router.post("/assistants/{assistant_id}", summary="Modify an assistant")
+@router.post(
+    "/assistants/{assistant_id}",
+    summary="Modify an assistant",
+    response_model=None,
+    responses=answers(Assistant, 400, 404),
+)
 async def modify_assistant(
     assistant_id: str, body: AssistantUpdate, b: Beta = beta
 ) -> dict[str, Any]:
     return await b.api.update_assistant(assistant_id, owner=b.tenant, **_fields(body))
 
 
-@router.delete("/assistants/{assistant_id}", summary="Delete an assistant")
+@router.delete(
+    "/assistants/{assistant_id}",
+    summary="Delete an assistant",
+    response_model=None,
+    responses=answers(Deleted, 404),
+)
 async def delete_assistant(assistant_id: str, b: Beta = beta) -> dict[str, Any]:
     return await b.api.delete_assistant(assistant_id, owner=b.tenant)

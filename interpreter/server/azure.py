@@ -11,22 +11,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import SandboxFile
 from ..files import guess_mime
 from ..session import Session
-from ..workspace import MOUNT, sanitize_filename
+from ..workspace import MOUNT, name_problem, sanitize_filename
 from . import shell
 from .common import Deps, blob_response, deps, iso, python_result, stderr_with_error
+from .openapi import NEW_WORK, answers, binary, multipart
 from .problems import ApiError
 from .running import check_code, execute
+from .schemas import (
+    AzureExecution,
+    AzureFile,
+    AzureFileList,
+    AzureLegacyExecution,
+    AzureSession,
+    AzureSessionList,
+    AzureUpload,
+)
 from .uploads import receive_upload
 from .utf8 import JSONResponse
 
-__all__ = ["POOL_PREFIX", "router"]
+__all__ = ["POOL_PREFIX", "pool", "router"]
 
 POOL_PREFIX = "/subscriptions/{subscription}/resourceGroups/{group}/sessionPools/{pool}"
 
@@ -35,30 +45,66 @@ Identifier = Query(
     ...,
     min_length=1,
     max_length=256,
-    description="The session: any string of 1-256 characters, created on first use.",
+    description="The session: any string of 1-256 characters but control characters,"
+    " created on first use.",
+    json_schema_extra={"pattern": "^[^\\x00-\\x1f]+$"},  # _session says why, naming it
 )
+Timeout = Field(None, gt=0, le=86400, description="Seconds; the default is LCI_EXEC_TIMEOUT")
+# workspace.sanitize_filename says why anything else is refused
+_NAME = r"^(?!\.{1,2}$)[^\x00-\x1f\x7f-\x9f/]{1,255}$"
+_FOLDER = r"^(?!\s*(?:.*/)?\.\.(?:/|\s*$))[^\x00-\x1f\x7f-\x9f]*$"  # _folder strips
+Name = Path(
+    description="A file in /mnt/data (a name with a '/', percent-encoded, is in a folder)",
+    json_schema_extra={"pattern": _NAME},
+)
+Folder = Query(
+    None,
+    description="A folder under /mnt/data (an upload makes it when it is missing)",
+    json_schema_extra={"pattern": _FOLDER},
+)
+UPLOAD = multipart(file="The file; its name (a path under /mnt/data or not) names it there")
+
+
+async def _pool(
+    subscription: str = Path(min_length=1),
+    group: str = Path(min_length=1),
+    pool: str = Path(min_length=1),
+) -> None:
+    """The pool path's parameters: accepted and not used (one pool per service)."""
+
+
+pool: Any = Depends(_pool)
 
 
 class ExecuteProperties(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     code: str
-    timeoutInSeconds: float | None = None
+    timeoutInSeconds: float | None = Timeout
     codeInputType: str | None = None
     executionType: str | None = None
 
 
 class ExecuteRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     properties: ExecuteProperties
 
 
 class ExecutionRequest(BaseModel):
-    """New dialect: Python ``code`` or a ``shellCommand``."""
+    """New dialect: Python ``code`` or a ``shellCommand`` (which wins when both are sent)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["code"], "properties": {"code": {"type": "string"}}},
+                {"required": ["shellCommand"], "properties": {"shellCommand": {"type": "string"}}},
+            ]
+        },
+    )
     code: str | None = None
     shellCommand: str | None = None
-    timeoutInSeconds: float | None = None
+    timeoutInSeconds: float | None = Timeout
     codeInputType: str | None = None
     executionType: str | None = None
 
@@ -107,7 +153,12 @@ def _item(f: SandboxFile, n: int = 0) -> dict[str, Any]:
 # -- execution ----------------------------------------------------------------------
 
 
-@router.post("/code/execute", summary="Run Python (legacy dialect)", response_model=None)
+@router.post(
+    "/code/execute",
+    summary="Run Python (legacy dialect)",
+    response_model=None,
+    responses=answers(AzureLegacyExecution, 400, 413, *NEW_WORK),
+)
 async def code_execute(
     body: ExecuteRequest, request: Request, identifier: str = Identifier, d: Deps = deps
 ) -> JSONResponse:
@@ -131,7 +182,12 @@ async def code_execute(
     )
 
 
-@router.post("/executions", summary="Run Python code or a shell command (new dialect)")
+@router.post(
+    "/executions",
+    summary="Run Python code or a shell command (new dialect)",
+    response_model=None,
+    responses=answers(AzureExecution, 400, 413, *NEW_WORK),
+)
 async def executions(
     body: ExecutionRequest,
     request: Request,
@@ -177,7 +233,13 @@ async def executions(
     }
 
 
-@router.get("/executions/{execution_id}", summary="An asynchronous execution (unsupported)")
+@router.get(
+    "/executions/{execution_id}",
+    summary="An asynchronous execution (unsupported: always 404)",
+    status_code=404,
+    response_class=Response,
+    responses=answers(None, 404),
+)
 async def execution_status(execution_id: str, d: Deps = deps) -> None:
     raise ApiError(
         404,
@@ -208,31 +270,53 @@ async def _upload(request: Request, d: Deps, identifier: str, folder: str) -> Sa
 def _folder(path: str | None) -> str:
     if not path:
         return ""
+    problem = name_problem(path)  # before strip(), which takes \x1c-\x1f for spaces
+    if problem is not None:
+        raise ApiError(400, f"Invalid path {path!r}: {problem}.", "InvalidFileName", "path")
     p = path.strip()
     if p == MOUNT or p.startswith(MOUNT + "/"):
         p = p[len(MOUNT) :]
+    if ".." in p.split("/"):
+        raise ApiError(400, f"Invalid path {path!r}: '..' would leave {MOUNT}.", param="path")
     return p.strip("/")
 
 
-@router.post("/files/upload", summary="Upload a file to /mnt/data (legacy dialect)")
+@router.post(
+    "/files/upload",
+    summary="Upload a file to /mnt/data (legacy dialect)",
+    response_model=None,
+    responses=answers(AzureUpload, 400, 413, 415, *NEW_WORK),
+    openapi_extra=UPLOAD,
+)
 async def files_upload(
-    request: Request, identifier: str = Identifier, path: str | None = None, d: Deps = deps
+    request: Request, identifier: str = Identifier, path: str | None = Folder, d: Deps = deps
 ) -> dict[str, Any]:
     f = await _upload(request, d, identifier, _folder(path))
     return {"$id": "1", "value": [_item(f)]}
 
 
-@router.post("/files", summary="Upload a file to /mnt/data (new dialect)")
+@router.post(
+    "/files",
+    summary="Upload a file to /mnt/data (new dialect)",
+    response_model=None,
+    responses=answers(AzureFile, 400, 413, 415, *NEW_WORK),
+    openapi_extra=UPLOAD,
+)
 async def files_post(
-    request: Request, identifier: str = Identifier, path: str | None = None, d: Deps = deps
+    request: Request, identifier: str = Identifier, path: str | None = Folder, d: Deps = deps
 ) -> dict[str, Any]:
     return _item(await _upload(request, d, identifier, _folder(path)))
 
 
-@router.get("/files", summary="List the files in /mnt/data")
+@router.get(
+    "/files",
+    summary="List the files in /mnt/data",
+    response_model=None,
+    responses=answers(AzureFileList, *NEW_WORK),
+)
 async def files_list(
     identifier: str = Identifier,
-    path: str | None = None,
+    path: str | None = Folder,
     recursive: bool = False,
     d: Deps = deps,
 ) -> dict[str, Any]:
@@ -260,25 +344,50 @@ def _download(d: Deps, f: SandboxFile) -> FileResponse:
     return blob_response(d, d.manager.files.info(f.file_id, d.tenant), "application/octet-stream")
 
 
-@router.get("/files/content/{name:path}", summary="Download a file (legacy dialect)")
+@router.get(
+    "/files/content/{name:path}",
+    summary="Download a file (legacy dialect)",
+    response_class=FileResponse,
+    responses=answers(None, 404, *NEW_WORK, media=binary("application/octet-stream")),
+)
 async def files_content_legacy(
-    name: str, identifier: str = Identifier, d: Deps = deps
+    name: str = Name, identifier: str = Identifier, d: Deps = deps
 ) -> FileResponse:
     return _download(d, await _find(d, identifier, name))
 
 
-@router.get("/files/{name:path}/content", summary="Download a file (new dialect)")
-async def files_content(name: str, identifier: str = Identifier, d: Deps = deps) -> FileResponse:
+@router.get(
+    "/files/{name:path}/content",
+    summary="Download a file (new dialect)",
+    response_class=FileResponse,
+    responses=answers(None, 404, *NEW_WORK, media=binary("application/octet-stream")),
+)
+async def files_content(
+    name: str = Name, identifier: str = Identifier, d: Deps = deps
+) -> FileResponse:
     return _download(d, await _find(d, identifier, name))
 
 
-@router.get("/files/{name:path}", summary="A file's metadata")
-async def file_meta(name: str, identifier: str = Identifier, d: Deps = deps) -> dict[str, Any]:
+@router.get(
+    "/files/{name:path}",
+    summary="A file's metadata",
+    response_model=None,
+    responses=answers(AzureFile, 404, *NEW_WORK),
+)
+async def file_meta(
+    name: str = Name, identifier: str = Identifier, d: Deps = deps
+) -> dict[str, Any]:
     return _item(await _find(d, identifier, name))
 
 
-@router.delete("/files/{name:path}", status_code=204, summary="Delete a file")
-async def file_delete(name: str, identifier: str = Identifier, d: Deps = deps) -> Response:
+@router.delete(
+    "/files/{name:path}",
+    status_code=204,
+    summary="Delete a file",
+    response_class=Response,
+    responses=answers(None, 404, *NEW_WORK),
+)
+async def file_delete(name: str = Name, identifier: str = Identifier, d: Deps = deps) -> Response:
     session = await _session(d, identifier)
     await session.remove_file(name)
     return Response(status_code=204)
@@ -287,7 +396,12 @@ async def file_delete(name: str, identifier: str = Identifier, d: Deps = deps) -
 # -- the session --------------------------------------------------------------------
 
 
-@router.get("/session", summary="The session resource")
+@router.get(
+    "/session",
+    summary="The session resource",
+    response_model=None,
+    responses=answers(AzureSession, 404),
+)
 async def session_get(identifier: str = Identifier, d: Deps = deps) -> dict[str, Any]:
     rec = d.manager.store.live_session_for(d.tenant, identifier)
     if rec is None:
@@ -301,7 +415,13 @@ async def session_get(identifier: str = Identifier, d: Deps = deps) -> dict[str,
     }
 
 
-@router.delete("/session", status_code=204, summary="Shut a session down")
+@router.delete(
+    "/session",
+    status_code=204,
+    summary="Shut a session down",
+    response_class=Response,
+    responses=answers(None, 404, 503),
+)
 async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Response:
     rec = d.manager.store.live_session_for(d.tenant, identifier)
     if rec is None:
@@ -311,7 +431,12 @@ async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Respon
     return Response(status_code=204)
 
 
-@router.get("/listSessions", summary="The tenant's live sessions")
+@router.get(
+    "/listSessions",
+    summary="The tenant's live sessions",
+    response_model=None,
+    responses=answers(AzureSessionList),
+)
 async def list_sessions(d: Deps = deps) -> dict[str, Any]:
     sessions = []
     for rec in d.manager.store.list_sessions(owner=d.tenant, live_only=True):

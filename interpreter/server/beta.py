@@ -3,7 +3,9 @@
 - ``BetaRoute``: the Assistants errors become OpenAI error bodies (one table);
 - ``beta``: the per-request dependency (the ``Assistants`` core and the tenant);
 - ``lifespan``: one ``Assistants`` per app, closed (its runs stopped) at shutdown;
-- ``listing``: cursor pages over objects kept in creation order.
+- ``listing``: cursor pages over objects kept in creation order;
+- ``TOOLS``, ``TOOL_CHOICE``, ``CONTENT``: what the core accepts there, for the
+  document (the core checks them and says what is wrong; the models take any dict).
 
 Clients send ``OpenAI-Beta: assistants=v2``; it is accepted and not required.
 """
@@ -25,7 +27,19 @@ from ..errors import AssistantsError, InvalidRequest, NoSuchObject
 from .pages import page
 from .problems import ApiError
 
-__all__ = ["Beta", "BetaRoute", "Body", "Order", "beta", "lifespan", "listing"]
+__all__ = [
+    "CONTENT",
+    "NO_STREAM",
+    "TOOLS",
+    "TOOL_CHOICE",
+    "Beta",
+    "BetaRoute",
+    "Body",
+    "Order",
+    "beta",
+    "lifespan",
+    "listing",
+]
 
 # most specific first: (exception class, HTTP status)
 TABLE: list[tuple[type[AssistantsError], int]] = [
@@ -36,10 +50,72 @@ TABLE: list[tuple[type[AssistantsError], int]] = [
 Order = Literal["asc", "desc"]
 
 
-class Body(BaseModel):
-    """Request bodies: unknown fields are accepted (newer SDKs send more)."""
+def _kind(kind: str, required: dict[str, Any] | None = None, **optional: Any) -> dict[str, Any]:
+    """An object of ``"type": kind`` with these fields (``required`` ones, and others)."""
+    must = required or {}
+    properties = {"type": {"const": kind}, **must, **optional}
+    return {"type": "object", "required": ["type", *must], "properties": properties}
 
-    model_config = ConfigDict(extra="allow")
+
+_NAME: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+TOOLS: dict[
+    str, Any
+] = {  # conversation.check_tools; function names unique and not code_interpreter
+    "maxItems": 128,
+    "items": {
+        "oneOf": [
+            _kind("code_interpreter"),
+            _kind("file_search"),
+            _kind(
+                "function",
+                {
+                    "function": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": {**_NAME, "not": {"const": "code_interpreter"}}},
+                    }
+                },
+            ),
+        ]
+    },
+}
+TOOL_CHOICE: dict[str, Any] = {  # conversation.check_tool_choice; the tool must be among the run's
+    "anyOf": [
+        {"enum": ["none", "auto", "required", None]},
+        _kind("code_interpreter"),
+        _kind(
+            "function",
+            {"function": {"type": "object", "required": ["name"], "properties": {"name": _NAME}}},
+        ),
+    ]
+}
+CONTENT: dict[str, Any] = {  # conversation.content_blocks
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    _kind("text", text={"description": "a string, or {'value': ...}"}),
+                    _kind("image_file", {"image_file": {"type": "object"}}),
+                    _kind("image_url", {"image_url": {"type": "object"}}),
+                ]
+            },
+        },
+    ]
+}
+NO_STREAM: dict[str, Any] = {
+    "enum": [False, None],
+    "description": "Streaming is not supported: poll.",
+}
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields are accepted (newer SDKs send more); the known
+    ones must have their JSON type (no ``"1"`` for a number, no ``false`` for 0)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class BetaRoute(APIRoute):

@@ -9,10 +9,11 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator
 
 from ..config import Settings
 from ..manager import SessionManager
@@ -20,11 +21,28 @@ from ..results import Execution, FileInfo
 from .metrics import Metrics
 from .utf8 import scrub
 
-__all__ = ["Deps", "blob_response", "deps", "iso", "python_result", "stderr_with_error"]
+__all__ = [
+    "Deps",
+    "WholeNumber",
+    "blob_response",
+    "deps",
+    "iso",
+    "python_result",
+    "stderr_with_error",
+]
 
 _NUMPY_SCALAR = re.compile(
     r"^np\.(?:u?int\d+|float\d+|complex\d+|str_|bytes_)\((.*)\)$|^np\.(True|False)_$"
 )
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# an integer of a strict request body: JSON Schema counts 20.0 as one, so it is taken as 20
+# (a string or a boolean is still refused)
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
 
 
 @dataclass(frozen=True)

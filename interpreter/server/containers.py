@@ -9,13 +9,14 @@ expired (status ``expired``): create a new one.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..catalog import SandboxFile
 from ..config import format_bytes, parse_bytes
@@ -24,10 +25,12 @@ from ..results import Execution, SessionState
 from ..session import Session
 from ..store import ContainerRecord
 from ..workspace import sanitize_filename
-from .common import Deps, blob_response, deps
-from .pages import page
+from .common import Deps, WholeNumber, blob_response, deps
+from .openapi import NEW_WORK, answers, binary, multipart, sse
+from .pages import After, Limit, page
 from .problems import ApiError
-from .running import check_code, execute, stream
+from .running import EVENT, check_code, execute, stream
+from .schemas import Container, ContainerExecution, ContainerFile, Deleted, Page
 from .uploads import receive_upload
 from .utf8 import JSONResponse
 
@@ -38,34 +41,69 @@ NOT_FOUND = "No container {!r}."
 
 
 class ExpiresAfter(BaseModel):
+    model_config = ConfigDict(strict=True)
     anchor: Literal["last_active_at"] = "last_active_at"
-    minutes: int = Field(20, ge=1, le=7 * 24 * 60)
+    minutes: WholeNumber = Field(20, ge=1, le=7 * 24 * 60)
 
 
 class NetworkPolicy(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str = "disabled"
+    model_config = ConfigDict(extra="allow", strict=True)
+    type: str = Field("disabled", json_schema_extra={"enum": ["disabled"]})  # others: a 400
+
+
+# whole megabytes from 128m (a kernel under gVisor does not start in 96m) or gigabytes,
+# below 1 PiB (the quotas may clamp it lower)
+MEMORY = r"^(?:(?:12[89]|1[3-9][0-9]|[2-9][0-9]{2}|[1-9][0-9]{3,8})[mM]|[1-9][0-9]{0,5}[gG])$"
 
 
 class ContainerCreate(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # JSON types, no coercion
     name: str = Field(..., min_length=1, max_length=256)
     expires_after: ExpiresAfter | None = None
     file_ids: list[str] = Field(default_factory=list, max_length=1000)
-    memory_limit: str | None = None
+    memory_limit: str | None = Field(
+        None,
+        description="The sandbox's memory: 1g, 4g, 16g, 64g (or any whole NNNm from 128m, or"
+        " NNg); default LCI_MEMORY",
+        json_schema_extra={"pattern": MEMORY},
+    )
     network_policy: NetworkPolicy | None = None
     # lci extension: the OCI runtime of its sandboxes (runsc: gVisor); default LCI_RUNTIME
     runtime: Literal["runc", "runsc"] | None = None
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_syntax(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(MEMORY, value):
+            raise ValueError(f"use 1g, 4g, 16g or 64g (or NNNm from 128m), not {value!r}")
+        return value
+
 
 class ExecutionCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
     code: str
     timeout: float | None = Field(None, gt=0, le=86400)
     stream: bool = False
 
 
 class FileRef(BaseModel):
+    model_config = ConfigDict(strict=True)
     file_id: str
+
+
+FILE_BODY = multipart(file="The file; its name (a path under /mnt/data or not) names it there")
+FILE_BODY["requestBody"]["content"]["application/json"] = {
+    "schema": {
+        "type": "object",
+        "required": ["file_id"],
+        "properties": {"file_id": {"type": "string", "description": "A file of /v1/files"}},
+    }
+}
+EVENTS = sse(
+    [*EVENT.values(), "execution", "error"],
+    "stdout, stderr, result and traceback chunks as they come ({'text'}), then the"
+    " execution (a ContainerExecution), or an error ({'error'}) if the engine failed",
+)
 
 
 # -- containers -----------------------------------------------------------------------
@@ -80,9 +118,7 @@ def _memory(value: str | None, default: int) -> int:
         raise ApiError(
             400, f"Invalid memory_limit {value!r}: use 1g, 4g, 16g or 64g.", param="memory_limit"
         ) from None
-    if n < 64 * 1024**2:
-        raise ApiError(400, "memory_limit must be at least 64m.", param="memory_limit")
-    return n
+    return n  # its form (and so its floor, 128m) is checked by ContainerCreate
 
 
 def _short(n: int) -> str:
@@ -147,7 +183,12 @@ async def _session(d: Deps, container_id: str) -> Session:
     return session
 
 
-@router.post("", summary="Create a container (starts its sandbox)")
+@router.post(
+    "",
+    summary="Create a container (starts its sandbox)",
+    response_model=None,
+    responses=answers(Container, 400, 404, *NEW_WORK),
+)
 async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, Any]:
     if body.network_policy is not None and body.network_policy.type != "disabled":
         raise ApiError(
@@ -185,11 +226,16 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
     return _view(d, rec)
 
 
-@router.get("", summary="List containers")
+@router.get(
+    "",
+    summary="List containers",
+    response_model=None,
+    responses=answers(Page[Container], 404),
+)
 async def list_containers(
-    limit: int = 20,
+    limit: int = Limit,
     order: Literal["asc", "desc"] = "desc",
-    after: str | None = None,
+    after: str | None = After,
     name: str | None = None,
     d: Deps = deps,
 ) -> dict[str, Any]:
@@ -202,12 +248,22 @@ async def list_containers(
     return page(views, limit, order, after)
 
 
-@router.get("/{container_id}", summary="Retrieve a container")
+@router.get(
+    "/{container_id}",
+    summary="Retrieve a container",
+    response_model=None,
+    responses=answers(Container, 404),
+)
 async def retrieve_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
     return _view(d, _record(d, container_id))
 
 
-@router.delete("/{container_id}", summary="Delete a container (stops its sandbox)")
+@router.delete(
+    "/{container_id}",
+    summary="Delete a container (stops its sandbox)",
+    response_model=None,
+    responses=answers(Deleted, 404, 409, 503),
+)
 async def delete_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
     _record(d, container_id)
     live = d.manager.store.live_session_for(d.tenant, container_id)
@@ -250,7 +306,13 @@ async def _file(d: Deps, container_id: str, file_id: str) -> SandboxFile:
     raise ApiError(404, f"No file {file_id!r} in container {container_id!r}.", param="file_id")
 
 
-@router.post("/{container_id}/files", summary="Add a file: multipart 'file' or JSON file_id")
+@router.post(
+    "/{container_id}/files",
+    summary="Add a file: multipart 'file' or JSON file_id",
+    response_model=None,
+    responses=answers(ContainerFile, 400, 404, 413, 415, *NEW_WORK),
+    openapi_extra=FILE_BODY,
+)
 async def create_container_file(
     container_id: str, request: Request, d: Deps = deps
 ) -> dict[str, Any]:
@@ -278,32 +340,52 @@ async def create_container_file(
     return _file_view(container_id, placed)
 
 
-@router.get("/{container_id}/files", summary="List a container's files")
+@router.get(
+    "/{container_id}/files",
+    summary="List a container's files",
+    response_model=None,
+    responses=answers(Page[ContainerFile], 404, 409, 503),
+)
 async def list_container_files(
     container_id: str,
-    limit: int = 20,
+    limit: int = Limit,
     order: Literal["asc", "desc"] = "desc",
-    after: str | None = None,
+    after: str | None = After,
     d: Deps = deps,
 ) -> dict[str, Any]:
     views = [_file_view(container_id, f) for f in await _files(d, container_id)]
     return page(views, limit, order, after)
 
 
-@router.get("/{container_id}/files/{file_id}", summary="Retrieve a container file")
+@router.get(
+    "/{container_id}/files/{file_id}",
+    summary="Retrieve a container file",
+    response_model=None,
+    responses=answers(ContainerFile, 404, 409, 503),
+)
 async def retrieve_container_file(
     container_id: str, file_id: str, d: Deps = deps
 ) -> dict[str, Any]:
     return _file_view(container_id, await _file(d, container_id, file_id))
 
 
-@router.get("/{container_id}/files/{file_id}/content", summary="Download a container file")
+@router.get(
+    "/{container_id}/files/{file_id}/content",
+    summary="Download a container file",
+    response_class=FileResponse,
+    responses=answers(None, 404, 409, 503, media=binary()),
+)
 async def container_file_content(container_id: str, file_id: str, d: Deps = deps) -> FileResponse:
     f = await _file(d, container_id, file_id)
     return blob_response(d, await d.manager.files.get(f.file_id, d.tenant))
 
 
-@router.delete("/{container_id}/files/{file_id}", summary="Delete a container file")
+@router.delete(
+    "/{container_id}/files/{file_id}",
+    summary="Delete a container file",
+    response_model=None,
+    responses=answers(Deleted, 400, 404, 409, 503),
+)
 async def delete_container_file(container_id: str, file_id: str, d: Deps = deps) -> dict[str, Any]:
     f = await _file(d, container_id, file_id)
     session = await _session(d, container_id)
@@ -322,6 +404,7 @@ def execution_view(container_id: str, exe: Execution) -> dict[str, Any]:
     "/{container_id}/executions",
     summary="Run Python in the container (lci extension; stream=true for SSE)",
     response_model=None,
+    responses=answers(ContainerExecution, 400, 404, 413, *NEW_WORK, stream=EVENTS),
 )
 async def create_execution(
     container_id: str, body: ExecutionCreate, request: Request, d: Deps = deps

@@ -15,24 +15,37 @@ from typing import Any
 import nbformat
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InterpreterError
 from ..inspector import Inspector, SessionView
 from ..session import Session
 from .common import Deps, deps
+from .openapi import NEW_WORK, answers, sse
 from .problems import ApiError
-from .running import check_code, execute, stream
+from .running import EVENT, check_code, execute, stream
+from .schemas import HistoryList, LciExecution, LciSession, LciSessionAction, SessionList
 from .utf8 import JSONResponse, scrub
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/lci/sessions", tags=["lci inspector"])
 RECENT = 10  # executions shown with a session
+EXECUTION_EVENTS = sse(
+    [*EVENT.values(), "execution", "error"],
+    "stdout, stderr, result and traceback chunks as they come ({'text'}), then the"
+    " execution (an LciExecution), or an error ({'error'}) if the engine failed",
+)
+FOLLOW_EVENTS = sse(
+    ["started", "output", "finished", "ended"],
+    "started and finished ({'execution'}), output ({'execution_id', 'text'}) as code"
+    " runs, ended ({'session'}) last",
+)
 KEEPALIVE = 1.0  # seconds between SSE comments while nothing happens
 
 
 class ExecutionCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
     code: str
     timeout: float | None = Field(None, gt=0, le=86400)
     stream: bool = False
@@ -69,13 +82,23 @@ async def _live(request: Request, d: Deps, session_id: str) -> SessionView:
     return view
 
 
-@router.get("", summary="List sandbox sessions (all=true: ended ones too)")
+@router.get(
+    "",
+    summary="List sandbox sessions (all=true: ended ones too)",
+    response_model=None,
+    responses=answers(SessionList),
+)
 async def list_sessions(request: Request, all: bool = False, d: Deps = deps) -> dict[str, Any]:
     views = await _inspector(request).sessions(d.tenant, all=all)
     return {"object": "list", "data": [v.to_dict() for v in views]}
 
 
-@router.get("/{session_id}", summary="A session: state, usage, limits, its last executions")
+@router.get(
+    "/{session_id}",
+    summary="A session: state, usage, limits, its last executions",
+    response_model=None,
+    responses=answers(LciSession, 404),
+)
 async def get_session(session_id: str, request: Request, d: Deps = deps) -> dict[str, Any]:
     insp = _inspector(request)
     view = await insp.session(session_id, d.tenant)
@@ -87,7 +110,12 @@ async def get_session(session_id: str, request: Request, d: Deps = deps) -> dict
     }
 
 
-@router.get("/{session_id}/executions", summary="The session's executions, oldest first")
+@router.get(
+    "/{session_id}/executions",
+    summary="The session's executions, oldest first",
+    response_model=None,
+    responses=answers(HistoryList, 404),
+)
 async def list_executions(
     session_id: str,
     request: Request,
@@ -102,6 +130,7 @@ async def list_executions(
     "/{session_id}/events",
     summary="Server-Sent Events as executions happen: started, output, finished, ended",
     response_class=StreamingResponse,
+    responses=answers(None, 404, media={"text/event-stream": {"schema": FOLLOW_EVENTS}}),
 )
 async def follow(
     session_id: str, request: Request, last: int = Query(0, ge=0), d: Deps = deps
@@ -151,6 +180,7 @@ async def _sse(request: Request, events: AsyncIterator[dict[str, Any]]) -> Async
     "/{session_id}/executions",
     summary="Run code in the session by hand (stream=true for SSE)",
     response_model=None,
+    responses=answers(LciExecution, 404, 413, *NEW_WORK, stream=EXECUTION_EVENTS),
 )
 async def create_execution(
     session_id: str, body: ExecutionCreate, request: Request, d: Deps = deps
@@ -175,21 +205,36 @@ async def create_execution(
     return JSONResponse({"object": "lci.execution", **exe.to_dict()})
 
 
-@router.post("/{session_id}/interrupt", summary="Interrupt the code running in the session")
+@router.post(
+    "/{session_id}/interrupt",
+    summary="Interrupt the code running in the session",
+    response_model=None,
+    responses=answers(LciSessionAction, 404, 409, 503),
+)
 async def interrupt(session_id: str, request: Request, d: Deps = deps) -> dict[str, Any]:
     await _live(request, d, session_id)
     await _inspector(request).interrupt(session_id, d.tenant)
     return {"id": session_id, "object": "lci.session.interrupted"}
 
 
-@router.post("/{session_id}/restart", summary="A fresh kernel: variables lost, files kept")
+@router.post(
+    "/{session_id}/restart",
+    summary="A fresh kernel: variables lost, files kept",
+    response_model=None,
+    responses=answers(LciSessionAction, 404, 409, 503),
+)
 async def restart(session_id: str, request: Request, d: Deps = deps) -> dict[str, Any]:
     await _live(request, d, session_id)
     await _inspector(request).restart(session_id, d.tenant)
     return {"id": session_id, "object": "lci.session.restarted"}
 
 
-@router.post("/{session_id}/stop", summary="Stop the session and free its sandbox")
+@router.post(
+    "/{session_id}/stop",
+    summary="Stop the session and free its sandbox",
+    response_model=None,
+    responses=answers(LciSessionAction, 404, 409, 503),
+)
 async def stop(session_id: str, request: Request, d: Deps = deps) -> dict[str, Any]:
     await _live(request, d, session_id)
     await _inspector(request).stop(session_id, d.tenant)
@@ -200,6 +245,9 @@ async def stop(session_id: str, request: Request, d: Deps = deps) -> dict[str, A
     "/{session_id}/notebook",
     summary="The session's executions as a Jupyter notebook (.ipynb, images embedded)",
     response_class=Response,
+    responses=answers(
+        None, 404, media={"application/x-ipynb+json": {"schema": {"type": "object"}}}
+    ),
 )
 async def notebook(session_id: str, request: Request, d: Deps = deps) -> Response:
     nb = await _inspector(request).notebook(session_id, d.tenant)

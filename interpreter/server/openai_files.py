@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
 from ..results import FileInfo
 from ..workspace import sanitize_filename
 from .common import Deps, blob_response, deps
-from .pages import page
+from .openapi import NEW_WORK, answers, binary, multipart
+from .pages import After, page
 from .problems import ApiError
+from .schemas import Deleted, FileObject, Page
 from .uploads import receive_upload
 
 __all__ = ["file_object", "router"]
@@ -45,7 +47,16 @@ def file_object(info: FileInfo) -> dict[str, Any]:
     }
 
 
-@router.post("/files", summary="Upload a file (multipart: purpose, file)")
+@router.post(
+    "/files",
+    summary="Upload a file (multipart: purpose, file)",
+    response_model=None,
+    responses=answers(FileObject, 400, 413, 415, *NEW_WORK),
+    openapi_extra=multipart(
+        file="The file; the last part of its name is its filename",
+        purpose=("What the file is for", sorted(PURPOSES)),
+    ),
+)
 async def create_file(request: Request, d: Deps = deps) -> dict[str, Any]:
     up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
     try:
@@ -64,12 +75,17 @@ async def create_file(request: Request, d: Deps = deps) -> dict[str, Any]:
         up.discard()
 
 
-@router.get("/files", summary="List files")
+@router.get(
+    "/files",
+    summary="List files",
+    response_model=None,
+    responses=answers(Page[FileObject], 404),
+)
 async def list_files(
     purpose: str | None = None,
-    limit: int = 10000,
+    limit: int = Query(10000, ge=1, le=10000),
     order: Literal["asc", "desc"] = "desc",
-    after: str | None = None,
+    after: str | None = After,
     d: Deps = deps,
 ) -> dict[str, Any]:
     infos = await d.manager.files.list(owner=d.tenant)
@@ -78,17 +94,32 @@ async def list_files(
     return page([file_object(i) for i in infos], limit, order, after, d=10000)
 
 
-@router.get("/files/{file_id}", summary="Retrieve a file's metadata")
+@router.get(
+    "/files/{file_id}",
+    summary="Retrieve a file's metadata",
+    response_model=None,
+    responses=answers(FileObject, 404),
+)
 async def retrieve_file(file_id: str, d: Deps = deps) -> dict[str, Any]:
     return file_object(await d.manager.files.get(file_id, d.tenant))
 
 
-@router.get("/files/{file_id}/content", summary="Download a file's contents")
+@router.get(
+    "/files/{file_id}/content",
+    summary="Download a file's contents",
+    response_class=FileResponse,
+    responses=answers(None, 404, media=binary()),
+)
 async def file_content(file_id: str, d: Deps = deps) -> FileResponse:
     return blob_response(d, await d.manager.files.get(file_id, d.tenant))
 
 
-@router.delete("/files/{file_id}", summary="Delete a file")
+@router.delete(
+    "/files/{file_id}",
+    summary="Delete a file",
+    response_model=None,
+    responses=answers(Deleted, 404),
+)
 async def delete_file(file_id: str, d: Deps = deps) -> dict[str, Any]:
     await d.manager.files.delete(file_id, d.tenant)
     return {"id": file_id, "object": "file", "deleted": True}

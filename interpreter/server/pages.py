@@ -1,13 +1,20 @@
 """Cursor pages as the OpenAI SDK reads them: ``has_more`` always set, ``after`` and
-``before`` honoured."""
+``before`` honoured. An empty cursor (``after=``) is no cursor; one that names no item
+of the list is a 404 naming the parameter."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Query
+
 from .problems import ApiError
 
-__all__ = ["page"]
+__all__ = ["After", "Before", "Limit", "page"]
+
+After: Any = Query(None, description="The id of an item: the page starts after it")
+Before: Any = Query(None, description="The id of an item: the page ends before it")
+Limit: Any = Query(20, ge=1, le=100, description="Items per page")
 
 
 def page(
@@ -27,11 +34,13 @@ def page(
     ordered = sorted(items, key=lambda x: (x.get("created_at", 0), x["id"])) if sort else items
     ordered = list(reversed(ordered)) if order == "desc" else list(ordered)
     for cursor, name in ((after, "after"), (before, "before")):
-        if cursor is None:
+        if not cursor:
             continue
         ids = [x["id"] for x in ordered]
         if cursor not in ids:
-            raise ApiError(400, f"Invalid value for '{name}': no item {cursor!r}.", param=name)
+            raise ApiError(
+                404, f"No item {cursor!r} to page {name}: it is not in this list.", param=name
+            )
         at = ids.index(cursor)
         ordered = ordered[at + 1 :] if name == "after" else ordered[:at]
     data = ordered[:limit]

@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from ..errors import (
@@ -37,7 +41,15 @@ from ..errors import (
 )
 from .utf8 import JSONResponse
 
-__all__ = ["ApiError", "install", "refuse", "throttled"]
+__all__ = [
+    "ApiError",
+    "AzureError",
+    "OpenAIError",
+    "allowed_methods",
+    "install",
+    "refuse",
+    "throttled",
+]
 
 log = logging.getLogger("lci.server")
 
@@ -46,8 +58,8 @@ TABLE: list[tuple[type[InterpreterError], int, str]] = [
     (NoSuchFile, 404, "FileNotFound"),
     (NoSuchSession, 404, "SessionNotFound"),
     (InvalidFilename, 400, "InvalidFileName"),
-    (FileTooLarge, 413, "RequestEntityTooLarge"),
     (InvalidCode, 400, "InvalidCode"),
+    (FileTooLarge, 413, "RequestEntityTooLarge"),
     (QuotaExceeded, 429, "QuotaExceeded"),
     (StorageFull, 507, "InsufficientStorage"),
     (HostBusy, 503, "ServiceUnavailable"),
@@ -78,8 +90,33 @@ OPENAI_TYPES = {
     503: "server_error",
     507: "server_error",
 }
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 JSONRPC_INVALID_REQUEST, JSONRPC_INVALID_PARAMS = -32600, -32602
 MCP = "/mcp"
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error, server_error, requests")
+    param: str | None = Field(description="the parameter at fault, if one is")
+    code: str | None
+
+
+class OpenAIError(BaseModel):
+    """An error on the OpenAI face (``/v1``)."""
+
+    error: OpenAIErrorDetail
+
+
+class AzureErrorDetail(BaseModel):
+    code: str = Field(description="also sent as the x-ms-error-code header")
+    message: str
+
+
+class AzureError(BaseModel):
+    """An error on the Azure faces (and /metrics)."""
+
+    error: AzureErrorDetail
 
 
 class ApiError(HTTPException):
@@ -146,6 +183,18 @@ def throttled(scope: Scope, seconds: float) -> Response:
     return response
 
 
+def allowed_methods(app: Starlette, scope: Scope) -> str:
+    """The ``Allow`` of a 405 where the document does not say: every method some route
+    answers on this path, found by asking the routes (Starlette names only the first
+    route whose path matched, while GET and POST of one path are often two routes)."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(r.matches({**scope, "method": method})[0] is Match.FULL for r in app.router.routes)
+    ]
+    return ", ".join(allowed)
+
+
 def _status_of(exc: InterpreterError) -> tuple[int, str]:
     for cls, status, code in TABLE:
         if isinstance(exc, cls):
@@ -169,7 +218,10 @@ def retry_after(exc: InterpreterError) -> int | None:
 
 def _describe(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
-    where = [str(p) for p in first.get("loc", ()) if p != "body"]
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]  # where it was is plain from the name: 'limit', not 'query.limit'
+    where = [str(p) for p in loc]
     param = ".".join(where) or None
     if first.get("type") == "json_invalid":
         return "The request body is not valid JSON.", None
@@ -179,7 +231,9 @@ def _describe(errors: list[Any]) -> tuple[str, str | None]:
     return (f"Invalid value for {param!r}: {msg}." if param else f"{msg}."), param
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, allow: Callable[[Starlette, Scope], str] = allowed_methods) -> None:
+    """The exception handlers; ``allow`` finds the ``Allow`` of a 405."""
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return render(request.url.path, exc.status, exc.message, exc.code, exc.param)
@@ -206,11 +260,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = f"No route {request.method} {request.url.path}."
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}."
-        return render(request.url.path, exc.status_code, message)
+            headers["Allow"] = allow(request.app, request.scope)
+            message = (
+                f"{request.method} is not allowed on {request.url.path}: use {headers['Allow']}."
+            )
+        response = render(request.url.path, exc.status_code, message)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

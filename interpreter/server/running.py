@@ -23,7 +23,7 @@ from ..session import Session
 from .metrics import Metrics
 from .problems import ApiError
 
-__all__ = ["ClientGone", "execute", "stream"]
+__all__ = ["EVENT", "ClientGone", "check_code", "execute", "stream"]
 
 EVENT = {"stdout": "stdout", "stderr": "stderr", "result": "result", "error": "traceback"}
 

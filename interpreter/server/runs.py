@@ -12,9 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import Field
 
-from .beta import Beta, BetaRoute, Body, Order, beta, listing
+from .beta import NO_STREAM, Beta, BetaRoute, Body, Order, beta, listing
+from .openapi import NEW_WORK, answers
+from .pages import After, Before, Limit
 from .problems import ApiError
+from .schemas import Page, Run, RunStep
 from .threads import MessageCreate, RunOptions, message_params
 
 __all__ = ["router"]
@@ -37,14 +41,19 @@ class ToolOutput(Body):
 
 class ToolOutputs(Body):
     tool_outputs: list[ToolOutput]
-    stream: bool | None = None
+    stream: bool | None = Field(None, json_schema_extra=NO_STREAM)
 
 
 class Modify(Body):
     metadata: dict[str, str] | None = None
 
 
-@router.post("", summary="Create a run (it goes on in the background)")
+@router.post(
+    "",
+    summary="Create a run (it goes on in the background)",
+    response_model=None,
+    responses=answers(Run, 400, 404, *NEW_WORK),
+)
 async def create_run(thread_id: str, body: RunCreate, b: Beta = beta) -> dict[str, Any]:
     extra = [message_params(m) for m in body.additional_messages or []]
     return await b.api.create_run(
@@ -56,19 +65,29 @@ async def create_run(thread_id: str, body: RunCreate, b: Beta = beta) -> dict[st
     )
 
 
-@router.get("", summary="List a thread's runs")
+@router.get(
+    "",
+    summary="List a thread's runs",
+    response_model=None,
+    responses=answers(Page[Run], 404),
+)
 async def list_runs(
     thread_id: str,
-    limit: int = 20,
+    limit: int = Limit,
     order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
+    after: str | None = After,
+    before: str | None = Before,
     b: Beta = beta,
 ) -> dict[str, Any]:
     return listing(await b.api.list_runs(thread_id, owner=b.tenant), limit, order, after, before)
 
 
-@router.get("/{run_id}", summary="Retrieve a run")
+@router.get(
+    "/{run_id}",
+    summary="Retrieve a run",
+    response_model=None,
+    responses=answers(Run, 404),
+)
 async def retrieve_run(
     thread_id: str, run_id: str, response: Response, b: Beta = beta
 ) -> dict[str, Any]:
@@ -76,17 +95,32 @@ async def retrieve_run(
     return await b.api.get_run(thread_id, run_id, owner=b.tenant)
 
 
-@router.post("/{run_id}", summary="Modify a run's metadata")
+@router.post(
+    "/{run_id}",
+    summary="Modify a run's metadata",
+    response_model=None,
+    responses=answers(Run, 400, 404),
+)
 async def modify_run(thread_id: str, run_id: str, body: Modify, b: Beta = beta) -> dict[str, Any]:
     return await b.api.update_run(thread_id, run_id, owner=b.tenant, metadata=body.metadata)
 
 
-@router.post("/{run_id}/cancel", summary="Cancel a run (its running code is interrupted)")
+@router.post(
+    "/{run_id}/cancel",
+    summary="Cancel a run (its running code is interrupted)",
+    response_model=None,
+    responses=answers(Run, 400, 404),
+)
 async def cancel_run(thread_id: str, run_id: str, b: Beta = beta) -> dict[str, Any]:
     return await b.api.cancel_run(thread_id, run_id, owner=b.tenant)
 
 
-@router.post("/{run_id}/submit_tool_outputs", summary="Submit function outputs; the run goes on")
+@router.post(
+    "/{run_id}/submit_tool_outputs",
+    summary="Submit function outputs; the run goes on",
+    response_model=None,
+    responses=answers(Run, 400, 404, *NEW_WORK),
+)
 async def submit_tool_outputs(
     thread_id: str, run_id: str, body: ToolOutputs, b: Beta = beta
 ) -> dict[str, Any]:
@@ -99,21 +133,31 @@ async def submit_tool_outputs(
 # -- steps -----------------------------------------------------------------------------
 
 
-@router.get("/{run_id}/steps", summary="List a run's steps")
+@router.get(
+    "/{run_id}/steps",
+    summary="List a run's steps",
+    response_model=None,
+    responses=answers(Page[RunStep], 404),
+)
 async def list_steps(
     thread_id: str,
     run_id: str,
-    limit: int = 20,
+    limit: int = Limit,
     order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
+    after: str | None = After,
+    before: str | None = Before,
     b: Beta = beta,
 ) -> dict[str, Any]:
     steps = await b.api.list_steps(thread_id, run_id, owner=b.tenant)
     return listing(steps, limit, order, after, before)
 
 
-@router.get("/{run_id}/steps/{step_id}", summary="Retrieve a run step")
+@router.get(
+    "/{run_id}/steps/{step_id}",
+    summary="Retrieve a run step",
+    response_model=None,
+    responses=answers(RunStep, 404),
+)
 async def retrieve_step(
     thread_id: str, run_id: str, step_id: str, b: Beta = beta
 ) -> dict[str, Any]:

@@ -13,8 +13,23 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from .beta import Beta, BetaRoute, Body, Order, beta, listing
+from .beta import (
+    CONTENT,
+    NO_STREAM,
+    TOOL_CHOICE,
+    TOOLS,
+    Beta,
+    BetaRoute,
+    Body,
+    Order,
+    beta,
+    listing,
+)
+from .common import WholeNumber
+from .openapi import NEW_WORK, answers
+from .pages import After, Before, Limit
 from .problems import ApiError
+from .schemas import Deleted, Message, Page, Run, Thread
 
 __all__ = ["MessageCreate", "RunOptions", "router"]
 
@@ -27,8 +42,8 @@ class Attachment(Body):
 
 
 class MessageCreate(Body):
-    role: str = "user"
-    content: str | list[dict[str, Any]]
+    role: str = Field("user", json_schema_extra={"enum": ["user", "assistant"]})
+    content: str | list[dict[str, Any]] = Field(json_schema_extra=CONTENT)
     attachments: list[Attachment] | None = None
     metadata: dict[str, str] | None = None
 
@@ -50,17 +65,17 @@ class RunOptions(Body):
     assistant_id: str
     model: str | None = None
     instructions: str | None = None
-    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
-    tool_choice: Any = None
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128, json_schema_extra=TOOLS)
+    tool_choice: Any = Field(None, json_schema_extra=TOOL_CHOICE)
     metadata: dict[str, str] | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     parallel_tool_calls: bool | None = None
     response_format: Any = None
-    max_prompt_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_prompt_tokens: WholeNumber | None = None
+    max_completion_tokens: WholeNumber | None = None
     truncation_strategy: dict[str, Any] | None = None
-    stream: bool | None = None
+    stream: bool | None = Field(None, json_schema_extra=NO_STREAM)
 
     def options(self) -> dict[str, Any]:
         if self.stream:
@@ -80,24 +95,35 @@ class ThreadAndRun(RunOptions):
 
 
 MESSAGE_KEYS = {"role", "content", "attachments", "metadata", "file_ids"}  # file_ids: v1
+THREAD_KEYS = {"messages", "tool_resources", "metadata"}  # not the fields clients add
 
 
 def message_params(m: MessageCreate) -> dict[str, Any]:
     return {k: v for k, v in m.model_dump(exclude_unset=True).items() if k in MESSAGE_KEYS}
 
 
-@router.post("/threads/runs", summary="Create a thread and run it")
+@router.post(
+    "/threads/runs",
+    summary="Create a thread and run it",
+    response_model=None,
+    responses=answers(Run, 400, 404, *NEW_WORK),
+)
 async def create_thread_and_run(body: ThreadAndRun, b: Beta = beta) -> dict[str, Any]:
     thread = None
     if body.thread is not None:
-        thread = body.thread.model_dump(exclude_unset=True)
+        thread = body.thread.model_dump(exclude_unset=True, include=THREAD_KEYS)
         thread["messages"] = [message_params(m) for m in body.thread.messages]
     return await b.api.create_thread_and_run(
         owner=b.tenant, thread=thread, tool_resources=body.tool_resources, **body.options()
     )
 
 
-@router.post("/threads", summary="Create a thread")
+@router.post(
+    "/threads",
+    summary="Create a thread",
+    response_model=None,
+    responses=answers(Thread, 400, 404),
+)
 async def create_thread(body: ThreadCreate | None = None, b: Beta = beta) -> dict[str, Any]:
     body = body or ThreadCreate()
     return await b.api.create_thread(
@@ -108,19 +134,34 @@ async def create_thread(body: ThreadCreate | None = None, b: Beta = beta) -> dic
     )
 
 
-@router.get("/threads/{thread_id}", summary="Retrieve a thread")
+@router.get(
+    "/threads/{thread_id}",
+    summary="Retrieve a thread",
+    response_model=None,
+    responses=answers(Thread, 404),
+)
 async def retrieve_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
     return await b.api.get_thread(thread_id, owner=b.tenant)
 
 
-@router.post("/threads/{thread_id}", summary="Modify a thread")
+@router.post(
+    "/threads/{thread_id}",
+    summary="Modify a thread",
+    response_model=None,
+    responses=answers(Thread, 400, 404),
+)
 async def modify_thread(thread_id: str, body: Modify, b: Beta = beta) -> dict[str, Any]:
     return await b.api.update_thread(
         thread_id, owner=b.tenant, metadata=body.metadata, tool_resources=body.tool_resources
     )
 
 
-@router.delete("/threads/{thread_id}", summary="Delete a thread (and stop its session)")
+@router.delete(
+    "/threads/{thread_id}",
+    summary="Delete a thread (and stop its session)",
+    response_model=None,
+    responses=answers(Deleted, 404, 503),
+)
 async def delete_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
     return await b.api.delete_thread(thread_id, owner=b.tenant)
 
@@ -128,18 +169,28 @@ async def delete_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
 # -- messages --------------------------------------------------------------------------
 
 
-@router.post("/threads/{thread_id}/messages", summary="Add a message (refused during a run)")
+@router.post(
+    "/threads/{thread_id}/messages",
+    summary="Add a message (refused during a run)",
+    response_model=None,
+    responses=answers(Message, 400, 404),
+)
 async def create_message(thread_id: str, body: MessageCreate, b: Beta = beta) -> dict[str, Any]:
     return await b.api.create_message(thread_id, owner=b.tenant, **message_params(body))
 
 
-@router.get("/threads/{thread_id}/messages", summary="List a thread's messages")
+@router.get(
+    "/threads/{thread_id}/messages",
+    summary="List a thread's messages",
+    response_model=None,
+    responses=answers(Page[Message], 404),
+)
 async def list_messages(
     thread_id: str,
-    limit: int = 20,
+    limit: int = Limit,
     order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
+    after: str | None = After,
+    before: str | None = Before,
     run_id: str | None = None,
     b: Beta = beta,
 ) -> dict[str, Any]:
@@ -147,12 +198,22 @@ async def list_messages(
     return listing(msgs, limit, order, after, before)
 
 
-@router.get("/threads/{thread_id}/messages/{message_id}", summary="Retrieve a message")
+@router.get(
+    "/threads/{thread_id}/messages/{message_id}",
+    summary="Retrieve a message",
+    response_model=None,
+    responses=answers(Message, 404),
+)
 async def retrieve_message(thread_id: str, message_id: str, b: Beta = beta) -> dict[str, Any]:
     return await b.api.get_message(thread_id, message_id, owner=b.tenant)
 
 
-@router.post("/threads/{thread_id}/messages/{message_id}", summary="Modify a message")
+@router.post(
+    "/threads/{thread_id}/messages/{message_id}",
+    summary="Modify a message",
+    response_model=None,
+    responses=answers(Message, 400, 404),
+)
 async def modify_message(
     thread_id: str, message_id: str, body: Modify, b: Beta = beta
 ) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def test_sessions_and_memory_quotas_are_hit_and_released(server: LiveServer) -> 
     second = alice.post("/v1/containers", json={"name": "b", "memory_limit": "1g"})
     assert second.status_code == 200
     err = refused(
-        alice.post("/v1/containers", json={"name": "c", "memory_limit": "64m"}), "sessions"
+        alice.post("/v1/containers", json={"name": "c", "memory_limit": "128m"}), "sessions"
     )
     assert "the limit is 2, 2 in use" in err["message"]
     # the same quota through the Azure face: its dialect, its header

@@ -183,6 +183,8 @@ def test_tool_limits_and_names() -> None:
         check_tools([{"type": "browser"}])
     with pytest.raises(InvalidRequest, match="needs a name"):
         check_tools([{"type": "function", "function": {"name": "has space"}}])
+    with pytest.raises(InvalidRequest, match="needs a name"):  # was a TypeError: a 500
+        check_tools([{"type": "function", "function": {"name": [None]}}])
 
 
 @pytest.mark.parametrize(
@@ -217,6 +219,8 @@ def test_tool_choice_must_name_an_enabled_tool() -> None:
         check_tool_choice({"type": "code_interpreter"}, [FN])
     with pytest.raises(InvalidRequest, match="Invalid tool_choice"):
         check_tool_choice("sometimes", [FN])
+    with pytest.raises(InvalidRequest, match="names a function"):  # was a TypeError: a 500
+        check_tool_choice({"type": "function", "function": {"name": ["f"]}}, [FN])
 
 
 # -- runs ------------------------------------------------------------------------------

@@ -23,7 +23,18 @@ def test_sanitize_accepts(given, expected):
 
 @pytest.mark.parametrize(
     "bad",
-    ["../x", "a/../../x", "/etc/passwd", "a\x00b", "", "/", "/mnt/data/", "a\nb", "/mnt/data/../x"],
+    [
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "a\x00b",
+        "",
+        "/",
+        "/mnt/data/",
+        "a\nb",
+        "a\x85b",  # C1 controls too: a scan of /mnt/data would not list it
+        "/mnt/data/../x",
+    ],
 )
 def test_sanitize_rejects(bad):
     with pytest.raises(InvalidFilename) as e:
@@ -55,9 +66,21 @@ def test_place_refuses_to_walk_through_a_symlinked_directory(tmp_path):
     os.symlink(outside, root / "sub")
     src = tmp_path / "src"
     src.write_bytes(b"x")
-    with pytest.raises(OSError):
+    with pytest.raises(InvalidFilename, match="'sub' is a file or a link"):  # a 400, not a 500
         ws.place("sub/x.csv", src)
     assert list(outside.iterdir()) == []
+
+
+def test_place_under_a_file_is_an_invalid_name_not_an_os_error(tmp_path):
+    root = tmp_path / "data"
+    ws = Workspace(root)
+    ws.create()
+    (root / "a.txt").write_text("a file")
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    with pytest.raises(InvalidFilename, match=r"'a\.txt' is a file or a link, not a directory"):
+        ws.place("a.txt/b/x.csv", src)
+    assert (root / "a.txt").read_text() == "a file"
 
 
 def test_scan_lists_regular_files_only(tmp_path):
