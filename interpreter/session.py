@@ -181,10 +181,15 @@ class Session:
         try:
             await anyio.to_thread.run_sync(make_dirs, record, settings)
             sandbox = await backend.launch(sandbox_spec(record, settings, image, seccomp))
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
+                stopped = _stopped_meanwhile(store, sid)
                 store.end_session(sid, SessionState.DEAD, "the sandbox did not start")
                 await anyio.to_thread.run_sync(remove_dirs, record, settings)
+            if stopped and isinstance(exc, Exception):
+                raise SessionClosed(
+                    f"session (it was stopped while it started: {stopped})"
+                ) from exc
             raise
         store.update_session(sid, sandbox_id=sandbox.id)
         record.sandbox_id = sandbox.id
@@ -194,9 +199,14 @@ class Session:
         )  # fmt: skip
         try:
             await session.connect(settings.start_timeout)
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
+                stopped = _stopped_meanwhile(store, sid)
                 await session.stop("the kernel did not start", state=SessionState.DEAD)
+            if stopped and isinstance(exc, Exception):
+                raise SessionClosed(
+                    f"session (it was stopped while it started: {stopped})"
+                ) from exc
             raise
         return session
 
@@ -207,15 +217,18 @@ class Session:
             limits = Limits(max_bytes=self.settings.max_message_bytes)
             uid = kernel_uid(self.record)
             self.kc = KernelClient(self.sock_dir, self.record.connection, uid=uid, limits=limits)
+        kc = self.kc
         polls, healed = 0, False
         while True:
+            if self.kc is not kc:  # let go of meanwhile: the session was stopped
+                raise SessionClosed("session (it was stopped while it connected)")
             try:
-                if not self.kc.connected:
-                    await self.kc.connect(max(min(deadline - time.monotonic(), 2.0), 0.1))
-                if await self._handshake(min(deadline, time.monotonic() + 0.5)):
+                if not kc.connected:
+                    await kc.connect(max(min(deadline - time.monotonic(), 2.0), 0.1))
+                if await self._handshake(kc, min(deadline, time.monotonic() + 0.5)):
                     break
             except NotASocket as exc:  # the sandbox swapped a socket: never follow it
-                self.kc.close()
+                kc.close()
                 if healed:
                     raise SessionStartFailed(self.id, str(exc)) from None
                 healed = True
@@ -225,7 +238,7 @@ class Session:
                 )
                 await self._new_kernel()
             except (OSError, Closed, TimeoutError):  # not bound yet, or a kernel restarting
-                self.kc.close()
+                kc.close()
                 if not healed and self._stuck(deadline, timeout):
                     healed = True
                     self.notice = (
@@ -236,13 +249,15 @@ class Session:
                 await asyncio.sleep(0.02)
             polls += 1
             if polls % 4 == 0 and await self.sandbox.poll() is not None:
+                if stopped := _stopped_meanwhile(self.store, self.id):
+                    raise SessionClosed(f"session (it was stopped: {stopped})")
                 tail = await self.sandbox.logs()
                 detail = await self._exit_detail()
                 raise SessionStartFailed(
                     self.id, detail + (f"\nIts last output:\n{tail}" if tail else "")
                 )
             if time.monotonic() >= deadline:
-                self.kc.close()
+                kc.close()
                 raise SessionStartFailed(self.id, "the kernel did not answer in time")
         self._generation = self._read_state().generation
         with suppress(OSError):  # the kernel answers: the idle clock starts now
@@ -260,14 +275,13 @@ class Session:
         waited = timeout - (deadline - time.monotonic())
         return self.record.state is not SessionState.STARTING and waited > RECONNECT_S
 
-    async def _handshake(self, until: float) -> bool:
+    async def _handshake(self, kc: KernelClient, until: float) -> bool:
         """A kernel_info round trip whose status also came back on iopub, so no output
         of the next execution can be lost to a late subscription."""
-        assert self.kc is not None
-        msg_id = self.kc.kernel_info()
+        msg_id = kc.kernel_info()
         while (left := until - time.monotonic()) > 0:
             try:
-                msg = await self.kc.iopub(left)
+                msg = await kc.iopub(left)
             except TimeoutError:
                 return False
             if not isinstance(msg, Dropped) and msg["parent_header"]["msg_id"] == msg_id:
@@ -393,7 +407,8 @@ class Session:
         self._touch(SessionState.IDLE, executed=True)
 
     async def _run(self, exe: Execution, fold: OutputFold, deadline: float, timeout: float) -> None:
-        assert self.kc is not None
+        if self.kc is None:  # let go of since it was made ready: stopped meanwhile
+            raise SessionClosed("session (it was stopped)")
         fold.msg_id = self.kc.execute(exe.code)
         try:
             await self._collect(fold, deadline)
@@ -621,6 +636,8 @@ class Session:
         await self.sandbox.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + self.settings.start_timeout
         while self._read_state().generation == current:
+            if stopped := _stopped_meanwhile(self.store, self.id):
+                raise SessionClosed(f"session (it was stopped: {stopped})")
             if time.monotonic() > deadline:
                 raise SessionStartFailed(self.id, "the kernel did not restart")
             await asyncio.sleep(0.02)
@@ -690,6 +707,14 @@ class Session:
             except FileNotFoundError:  # the session ended under us: its directories are gone
                 raise _Gone from None
             yield
+
+
+def _stopped_meanwhile(store: Store, session_id: str) -> str | None:
+    """Why the session was ended by someone else while it started, or None."""
+    rec = store.get_session(session_id)
+    if rec is not None and not rec.state.live:
+        return rec.end_reason or "stopped"
+    return None
 
 
 def _cancel(exe: Execution, fold: OutputFold, why: str) -> None:

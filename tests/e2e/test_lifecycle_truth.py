@@ -184,3 +184,30 @@ def test_cancelled_and_timed_out_code_keep_what_they_printed(server: LiveServer)
         body = timed.json()
         assert body["status"] == "timeout" and body["stdout"].startswith("started\n")
         assert http.get(f"/v1/files/{body['log_file_id']}/content").content.startswith(b"started")
+
+
+def test_racing_a_start_or_a_restart_with_a_stop_is_never_a_500(server: LiveServer) -> None:
+    """Found by schemathesis with two workers: a stop that lands while another request
+    starts or restarts the session gave a misleading 503, or a 500."""
+    with client(server) as http:
+        for n in range(4):
+            q = f"identifier=race-{n}&api-version=2025-10-02-preview"
+            thread, out = in_background(
+                lambda q=q: http.post(f"/executions?{q}", json={"code": "1"})
+            )
+            time.sleep(0.3 * n)
+            http.delete(f"/session?{q}")
+            thread.join(60)
+            assert out[0].status_code in (200, 409), out[0].text  # done, or stopped under it
+            if out[0].status_code == 409:
+                assert "stopped" in out[0].json()["error"]["message"]
+        cid = http.post("/v1/containers", json={"name": "restarts"}).json()["id"]
+        sid = session_of(http, cid)["id"]
+        calls = [
+            in_background(lambda: http.post(f"/v1/lci/sessions/{sid}/restart")),
+            in_background(lambda: http.post(f"/v1/lci/sessions/{sid}/restart")),
+            in_background(lambda: http.post(f"/v1/lci/sessions/{sid}/stop")),
+        ]
+        for thread, out in calls:
+            thread.join(60)
+            assert out[0].status_code < 500, out[0].text
