@@ -146,5 +146,12 @@ def _not_utf8_message(body: bytes) -> str:
 
 
 def _is_upload(scope: Scope) -> bool:
+    """A multipart upload: streamed to disk by its route, under LCI_MAX_UPLOAD_BYTES.
+    ``/v1/containers/{id}/files`` with a JSON body (``{"file_id": ...}``) is guarded like
+    any JSON; Azure's paths are not, since Semantic Kernel sends its multipart uploads
+    labelled ``application/json``."""
     path: str = scope["path"].rstrip("/")
-    return scope["method"] == "POST" and (path.endswith("/files") or path.endswith("/upload"))
+    if scope["method"] != "POST" or not (path.endswith("/files") or path.endswith("/upload")):
+        return False
+    ctype = dict(scope.get("headers", [])).get(b"content-type", b"").lower()
+    return not (path.startswith("/v1/containers/") and b"json" in ctype)

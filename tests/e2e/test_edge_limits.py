@@ -106,3 +106,14 @@ def test_long_request_lines_and_headers_are_refused_ordinary_ones_served(
     assert r.status_code == 200
     r = httpx.get(f"{live_server.url}/v1/files", headers=headers)
     assert r.status_code == 401  # and still needs a key
+
+
+def test_a_json_container_file_body_is_bounded(live_server: LiveServer) -> None:
+    """POST /v1/containers/{id}/files with JSON ({"file_id": ...}) was read whole, past
+    every limit (the body guard let upload paths through)."""
+    headers = {**live_server.headers(), "Content-Type": "application/json"}
+    huge = b'{"file_id": "' + b"f" * (64 * 1024**2) + b'"}'
+    r = httpx.post(
+        f"{live_server.url}/v1/containers/cntr_x/files", content=huge, headers=headers, timeout=60
+    )
+    assert r.status_code == 413, r.text[:300]
