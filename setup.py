@@ -18,7 +18,7 @@ setup(
     ],
     package_dir={"interpreter.kernels": "kernels", "interpreter.images": "images"},
     package_data={
-        "interpreter": ["py.typed", "server/templates/*.html", "server/static/*"],
+        "interpreter": ["py.typed", "server/ui/templates/*.html", "server/ui/static/*"],
         "interpreter.kernels": ["*.py"],
         "interpreter.images": ["Dockerfile", "requirements.txt", "seccomp.json", "*.py"],
     },

@@ -4,7 +4,7 @@ Python runs in a Jupyter kernel inside a hardened Docker container, one per
 conversation thread; outputs come back as logs and files with IDs.
 """
 
-from .assistants import Assistants
+from .assistants.api import Assistants
 from .chat import ChatModel, HttpChatModel
 from .config import Settings
 from .errors import (

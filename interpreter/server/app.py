@@ -19,29 +19,21 @@ from fastapi.responses import Response
 from .. import __version__
 from ..config import Settings
 from ..errors import BackendError, StorageFull
-from ..inspector import Inspector
+from ..inspection.local import Inspector
 from ..manager import SessionManager
 from ..quotas import Quotas
-from . import (
-    assistants,
-    azure,
-    containers,
-    inspect,
-    openai_files,
-    openapi,
-    problems,
-    runs,
-    threads,
-    ui,
-)
+from . import lci, openapi, problems
 from .auth import AuthMiddleware, KeyRing, load_keys
+from .azure import routes as azure
 from .bodies import BodyGuard
+from .execution import ClientGone
 from .mcp import MAX_REQUEST_BYTES, create_mcp, http_route
 from .metrics import Metrics
+from .openai import assistants, containers, files, runs, threads
 from .openapi import answers
-from .running import ClientGone
 from .schemas import Health
 from .throttle import Throttle
+from .ui import routes as ui
 from .uploads import cleanup_tmp
 from .utf8 import JSONResponse
 
@@ -148,9 +140,9 @@ def create_app(
         return Response(text, media_type="text/plain; version=0.0.4")
 
     app.router.routes.append(http_route(mcp))  # exactly /mcp (a mount would redirect)
-    app.include_router(openai_files.router)
+    app.include_router(files.router)
     app.include_router(containers.router)
-    app.include_router(inspect.router)
+    app.include_router(lci.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(runs.router)

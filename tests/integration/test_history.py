@@ -11,7 +11,7 @@ import pytest
 
 from interpreter import SessionManager, SessionState
 from interpreter.errors import NoSuchFile, NoSuchSession
-from interpreter.inspector import Inspector
+from interpreter.inspection.local import Inspector
 
 from ..conftest import make_settings
 

@@ -32,7 +32,7 @@ WRAPPER = (
     "    line = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
     "    sys.stderr.write('PEAK ' + line.split()[1] + '\\n')\n"
     "atexit.register(peak)\n"
-    "from interpreter.cli import main\n"
+    "from interpreter.cli.main import main\n"
     "sys.exit(main())\n"
 )
 

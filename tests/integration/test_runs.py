@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from interpreter import SessionManager
-from interpreter.assistants import Assistants
+from interpreter.assistants.api import Assistants
 from interpreter.chat import HttpChatModel
 from interpreter.tool import DEFINITION, CodeInterpreterTool
 

@@ -4,7 +4,7 @@ import base64
 
 import nbformat
 
-from interpreter.notebook import build_notebook
+from interpreter.inspection.notebook import build_notebook
 
 PNG = b"\x89PNG\r\n\x1a\nfake"
 

@@ -153,7 +153,7 @@ def test_request_schemas_say_what_is_refused(app) -> None:  # type: ignore[no-un
 def test_execution_views_match_their_schemas() -> None:
     from interpreter.results import ErrorInfo, Execution, ExecutionStatus, ProducedFile
     from interpreter.server import schemas
-    from interpreter.server.containers import execution_view
+    from interpreter.server.openai.containers import execution_view
 
     exe = Execution(
         "exe_1",

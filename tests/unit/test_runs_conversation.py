@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from interpreter.conversation import (
+from interpreter.assistants.conversation import (
     annotate,
     assistant_content,
     chat_messages,
@@ -18,8 +18,8 @@ from interpreter.conversation import (
     content_blocks,
     system_prompt,
 )
+from interpreter.assistants.objects import new_message, new_run, resources
 from interpreter.errors import InvalidRequest
-from interpreter.objects import new_message, new_run, resources
 from interpreter.tool import DEFINITION
 
 FN = {"type": "function", "function": {"name": "getNickname", "parameters": {}}}

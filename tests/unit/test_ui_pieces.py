@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from interpreter.server.auth import KeyRing
-from interpreter.server.cookie import LIFETIME, Signer, load_secret
-from interpreter.server.timeline import duration, execution_view, size
+from interpreter.server.ui.cookie import LIFETIME, Signer, load_secret
+from interpreter.server.ui.timeline import duration, execution_view, size
 
 ALICE, BOB = "key-alice-" + "a" * 24, "key-bob-" + "b" * 24
 

@@ -16,14 +16,14 @@ from typing import Any
 import anyio.to_thread
 from nbformat import NotebookNode
 
-from .config import Settings
-from .errors import NoSuchFile, NoSuchSession
-from .history import RUNNING
-from .manager import SessionManager
+from ..config import Settings
+from ..errors import NoSuchFile, NoSuchSession
+from ..history import RUNNING
+from ..manager import SessionManager
+from ..results import Execution
+from ..session import OutputCallback
+from ..store import SessionRecord
 from .notebook import build_notebook
-from .results import Execution
-from .session import OutputCallback
-from .store import SessionRecord
 
 __all__ = ["Inspector", "SessionView"]
 

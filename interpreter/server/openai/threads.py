@@ -13,6 +13,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from ..common import WholeNumber
+from ..openapi import NEW_WORK, answers
+from ..pages import After, Before, Limit
+from ..problems import ApiError
+from ..schemas import Deleted, Message, Page, Run, Thread
 from .beta import (
     CONTENT,
     NO_STREAM,
@@ -25,11 +30,6 @@ from .beta import (
     beta,
     listing,
 )
-from .common import WholeNumber
-from .openapi import NEW_WORK, answers
-from .pages import After, Before, Limit
-from .problems import ApiError
-from .schemas import Deleted, Message, Page, Run, Thread
 
 __all__ = ["MessageCreate", "RunOptions", "router"]
 

@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from ..openapi import answers
+from ..pages import After, Before, Limit
+from ..schemas import Assistant, Deleted, Page
 from .beta import TOOLS, Beta, BetaRoute, Body, Order, beta, lifespan, listing
-from .openapi import answers
-from .pages import After, Before, Limit
-from .schemas import Assistant, Deleted, Page
 
 __all__ = ["router"]
 

@@ -14,11 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import Field
 
+from ..openapi import NEW_WORK, answers
+from ..pages import After, Before, Limit
+from ..problems import ApiError
+from ..schemas import Page, Run, RunStep
 from .beta import NO_STREAM, Beta, BetaRoute, Body, Order, beta, listing
-from .openapi import NEW_WORK, answers
-from .pages import After, Before, Limit
-from .problems import ApiError
-from .schemas import Page, Run, RunStep
 from .threads import MessageCreate, RunOptions, message_params
 
 __all__ = ["router"]

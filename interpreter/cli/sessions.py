@@ -24,13 +24,13 @@ from typing import Any
 import nbformat
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ..config import Settings
+from ..errors import BackendError, NoSuchSession, SessionClosed
+from ..inspection.local import Inspector, SessionView
+from ..inspection.remote import Inspecting, RemoteInspector, SessionEnded
+from ..manager import SessionManager
+from ..results import Execution, ExecutionStatus
 from . import display
-from .config import Settings
-from .errors import BackendError, NoSuchSession, SessionClosed
-from .inspector import Inspector, SessionView
-from .manager import SessionManager
-from .remote import Inspecting, RemoteInspector, SessionEnded
-from .results import Execution, ExecutionStatus
 
 __all__ = ["COMMANDS", "add_parsers"]
 

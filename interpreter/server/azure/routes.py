@@ -15,16 +15,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..catalog import SandboxFile
-from ..files import guess_mime
-from ..session import Session
-from ..workspace import MOUNT, name_problem, sanitize_filename
-from . import shell
-from .common import Deps, blob_response, deps, iso, python_result, stderr_with_error
-from .openapi import NEW_WORK, answers, binary, multipart
-from .problems import ApiError
-from .running import check_code, execute
-from .schemas import (
+from ...catalog import SandboxFile
+from ...files import guess_mime
+from ...session import Session
+from ...workspace import MOUNT, name_problem, sanitize_filename
+from ..common import Deps, blob_response, deps, iso, python_result, stderr_with_error
+from ..execution import check_code, execute
+from ..openapi import NEW_WORK, answers, binary, multipart
+from ..problems import ApiError
+from ..schemas import (
     AzureExecution,
     AzureFile,
     AzureFileList,
@@ -33,8 +32,9 @@ from .schemas import (
     AzureSessionList,
     AzureUpload,
 )
-from .uploads import receive_upload
-from .utf8 import JSONResponse
+from ..uploads import receive_upload
+from ..utf8 import JSONResponse
+from . import shell
 
 __all__ = ["POOL_PREFIX", "pool", "router"]
 

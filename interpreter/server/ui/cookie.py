@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import Store
-from .auth import KeyRing
+from ...store import Store
+from ..auth import KeyRing
 
 __all__ = ["COOKIE", "Login", "Logouts", "Signer", "load_secret"]
 

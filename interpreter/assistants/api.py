@@ -22,11 +22,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .assistants_store import TERMINAL, AssistantsStore
-from .chat import ChatModel, HttpChatModel
+from ..chat import ChatModel, HttpChatModel
+from ..errors import InvalidRequest, ThreadLocked
+from ..manager import SessionManager
 from .conversation import check_tools, content_blocks
-from .errors import InvalidRequest, ThreadLocked
-from .manager import SessionManager
+from .loop import RunContext
 from .objects import (
     ASSISTANT_FIELDS,
     new_assistant,
@@ -37,8 +37,8 @@ from .objects import (
     resources,
     stamp,
 )
-from .runs import RunContext
 from .scheduler import RunScheduler
+from .store import TERMINAL, AssistantsStore
 
 __all__ = ["Assistants"]
 

@@ -17,10 +17,10 @@ import httpx
 import nbformat
 from nbformat import NotebookNode
 
-from .errors import InterpreterError, NoSuchFile, NoSuchSession, SessionError
-from .inspector import SessionView
-from .results import ErrorInfo, Execution, ExecutionStatus, ProducedFile
-from .session import OutputCallback
+from ..errors import InterpreterError, NoSuchFile, NoSuchSession, SessionError
+from ..results import ErrorInfo, Execution, ExecutionStatus, ProducedFile
+from ..session import OutputCallback
+from .local import SessionView
 
 __all__ = [
     "AuthenticationFailed",

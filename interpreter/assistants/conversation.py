@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import InvalidRequest
-from .tool import DEFINITION, NAME
+from ..errors import InvalidRequest
+from ..tool import DEFINITION, NAME
 
 __all__ = [
     "annotate",

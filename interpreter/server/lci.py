@@ -18,12 +18,12 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InterpreterError
-from ..inspector import Inspector, SessionView
+from ..inspection.local import Inspector, SessionView
 from ..session import Session
 from .common import Deps, deps
+from .execution import EVENT, check_code, execute, stream
 from .openapi import NEW_WORK, answers, sse
 from .problems import ApiError
-from .running import EVENT, check_code, execute, stream
 from .schemas import HistoryList, LciExecution, LciSession, LciSessionAction, SessionList
 from .utf8 import JSONResponse, scrub
 

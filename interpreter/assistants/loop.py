@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .assistants_store import AssistantsStore, new_id
-from .chat import ChatModel, ChatReply, parse_reply
+from ..chat import ChatModel, ChatReply, parse_reply
+from ..errors import ModelError, ToolCallLimit
+from ..manager import SessionManager
+from ..tool import NAME, CodeInterpreterTool, parse_code
 from .conversation import (
     assistant_content,
     chat_messages,
@@ -25,10 +27,8 @@ from .conversation import (
     chat_tools,
     system_prompt,
 )
-from .errors import ModelError, ToolCallLimit
-from .manager import SessionManager
 from .objects import new_message, new_step, now, resource_files, stamp
-from .tool import NAME, CodeInterpreterTool, parse_code
+from .store import AssistantsStore, new_id
 
 __all__ = ["RunContext", "RunLoop", "run_files"]
 

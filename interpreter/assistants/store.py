@@ -13,8 +13,8 @@ import json
 import secrets
 from typing import Any
 
-from .errors import NoSuchObject, ThreadLocked
-from .store import Store
+from ..errors import NoSuchObject, ThreadLocked
+from ..store import Store
 
 __all__ = ["ACTIVE", "TERMINAL", "AssistantsStore", "new_id"]
 

@@ -7,8 +7,8 @@ Its exit code comes back as a display bundle of our own MIME type.
 
 from __future__ import annotations
 
-from ..results import Execution
-from .common import stderr_with_error
+from ...results import Execution
+from ..common import stderr_with_error
 
 __all__ = ["outcome", "snippet"]
 

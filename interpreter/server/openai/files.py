@@ -7,14 +7,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from ..results import FileInfo
-from ..workspace import sanitize_filename
-from .common import Deps, blob_response, deps
-from .openapi import NEW_WORK, answers, binary, multipart
-from .pages import After, page
-from .problems import ApiError
-from .schemas import Deleted, FileObject, Page
-from .uploads import receive_upload
+from ...results import FileInfo
+from ...workspace import sanitize_filename
+from ..common import Deps, blob_response, deps
+from ..openapi import NEW_WORK, answers, binary, multipart
+from ..pages import After, page
+from ..problems import ApiError
+from ..schemas import Deleted, FileObject, Page
+from ..uploads import receive_upload
 
 __all__ = ["file_object", "router"]
 

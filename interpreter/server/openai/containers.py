@@ -18,21 +18,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..catalog import SandboxFile
-from ..config import format_bytes, parse_bytes
-from ..errors import ConfigError, InterpreterError
-from ..results import Execution, SessionState
-from ..session import Session
-from ..store import ContainerRecord
-from ..workspace import sanitize_filename
-from .common import Deps, WholeNumber, blob_response, deps
-from .openapi import NEW_WORK, answers, binary, multipart, sse
-from .pages import After, Limit, page
-from .problems import ApiError
-from .running import EVENT, check_code, execute, stream
-from .schemas import Container, ContainerExecution, ContainerFile, Deleted, Page
-from .uploads import receive_upload
-from .utf8 import JSONResponse
+from ...catalog import SandboxFile
+from ...config import format_bytes, parse_bytes
+from ...errors import ConfigError, InterpreterError
+from ...results import Execution, SessionState
+from ...session import Session
+from ...store import ContainerRecord
+from ...workspace import sanitize_filename
+from ..common import Deps, WholeNumber, blob_response, deps
+from ..execution import EVENT, check_code, execute, stream
+from ..openapi import NEW_WORK, answers, binary, multipart, sse
+from ..pages import After, Limit, page
+from ..problems import ApiError
+from ..schemas import Container, ContainerExecution, ContainerFile, Deleted, Page
+from ..uploads import receive_upload
+from ..utf8 import JSONResponse
 
 __all__ = ["router"]
 
@@ -294,7 +294,7 @@ async def _files(d: Deps, container_id: str) -> list[SandboxFile]:
     session = await d.manager.find(container_id, owner=d.tenant)
     if session is not None:
         return await session.list_files()
-    from ..catalog import Catalog
+    from ...catalog import Catalog
 
     return Catalog(d.manager.store, d.manager.files, None, d.tenant, rec.id, 0).list()
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import anyio.to_thread
 
-from . import cli_sessions
+from ..errors import InterpreterError, NoSuchSession
+from ..inspection.remote import SessionEnded
+from ..manager import SessionManager
+from ..results import Execution, ExecutionStatus
+from . import sessions as cli_sessions
 from .display import safe, table
-from .errors import InterpreterError, NoSuchSession
-from .manager import SessionManager
-from .remote import SessionEnded
-from .results import Execution, ExecutionStatus
 
 EXIT = {
     ExecutionStatus.OK: 0,
@@ -204,16 +204,16 @@ async def cmd_files(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .server import serve
+    from ..config import Settings
+    from ..server import serve
 
     serve(Settings.from_env(), host=args.host, port=args.port)
     return 0
 
 
 async def cmd_mcp(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .server.mcp import run_stdio
+    from ..config import Settings
+    from ..server.mcp import run_stdio
 
     await run_stdio(Settings.from_env())
     return 0
@@ -223,7 +223,7 @@ async def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from . import image
+    from .. import image
 
     if args.image_cmd == "tag":
         print(image.image_tag())

@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .assistants_store import new_id
+from ..errors import InvalidRequest
 from .conversation import check_tool_choice, check_tools
-from .errors import InvalidRequest
+from .store import new_id
 
 __all__ = [
     "ASSISTANT_FIELDS",

@@ -22,10 +22,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from ..assistants import Assistants
-from ..errors import AssistantsError, InvalidRequest, NoSuchObject
-from .pages import page
-from .problems import ApiError
+from ...assistants.api import Assistants
+from ...errors import AssistantsError, InvalidRequest, NoSuchObject
+from ..pages import page
+from ..problems import ApiError
 
 __all__ = [
     "CONTENT",

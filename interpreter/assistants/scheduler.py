@@ -16,8 +16,8 @@ from typing import Any
 
 import anyio
 
-from .errors import AssistantsError, InterpreterError
-from .runs import RunContext, RunLoop, stamp
+from ..errors import AssistantsError, InterpreterError
+from .loop import RunContext, RunLoop, stamp
 
 __all__ = ["RunScheduler"]
 

@@ -26,13 +26,13 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..errors import NoSuchFile, NoSuchSession
-from ..inspector import Inspector
-from .auth import digest
+from ...errors import NoSuchFile, NoSuchSession
+from ...inspection.local import Inspector
+from ..auth import digest
+from ..throttle import Throttle, client_address
+from ..utf8 import JSONResponse, scrub
 from .cookie import COOKIE, LIFETIME, Login, Logouts, Signer, load_secret
-from .throttle import Throttle, client_address
 from .timeline import clock, code_css, duration, execution_view, session_row, size
-from .utf8 import JSONResponse, scrub
 
 __all__ = ["install", "router"]
 
@@ -65,7 +65,7 @@ HISTORY_SHOWN = 200  # newest executions on a session page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 _env = Environment(
-    loader=PackageLoader("interpreter.server", "templates"),
+    loader=PackageLoader("interpreter.server.ui", "templates"),
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
@@ -374,7 +374,7 @@ async def static(name: str) -> Response:
         return Response(code_css(), media_type="text/css", headers={"Cache-Control": "no-cache"})
     if name not in STATIC:
         return Response("not found", status_code=404, media_type="text/plain")
-    body = resources.files("interpreter.server").joinpath("static", name).read_bytes()
+    body = resources.files("interpreter.server.ui").joinpath("static", name).read_bytes()
     return Response(body, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
