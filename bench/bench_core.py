@@ -166,7 +166,7 @@ def main() -> None:
     runtimes = {}
     for runtime in args.runtimes.split(","):  # a home each: a thread keeps its runtime
         home = Path(tempfile.mkdtemp(prefix=f"lci-bench-{runtime}-", dir="/tmp"))
-        settings = Settings(home=home, image=image, runtime=runtime)
+        settings = Settings.of(home=home, image=image, runtime=runtime)
         runtimes[runtime] = asyncio.run(engine(settings, args.calls, args.cold, args.idle))
     result = dict(next(iter(runtimes.values())))
     result["runtimes"] = runtimes

@@ -328,8 +328,8 @@ def main() -> None:
 
     lib_home = Path(tempfile.mkdtemp(prefix="lci-bl-", dir="/tmp"))
     srv_home = Path(tempfile.mkdtemp(prefix="lci-bs-", dir="/tmp"))
-    lib_settings = Settings(home=lib_home, image=image)
-    srv_settings = Settings(home=srv_home, image=image)
+    lib_settings = Settings.of(home=lib_home, image=image)
+    srv_settings = Settings.of(home=srv_home, image=image)
     server = Server(srv_home, image)
     loop = asyncio.new_event_loop()
     manager = SessionManager(lib_settings)

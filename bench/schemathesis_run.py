@@ -90,7 +90,7 @@ class Server:
 
     def __init__(self, home: Path, image: str) -> None:
         self.home, self.image = home, image
-        self.settings = Settings(home=home, image=image)
+        self.settings = Settings.of(home=home, image=image)
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = home / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -120,13 +120,13 @@ class HttpChatModel:
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpChatModel | None:
         """The configured model, or None when ``LCI_MODEL_BASE_URL`` is not set."""
-        if not settings.model_base_url:
+        if not settings.model.base_url:
             return None
         return cls(
-            settings.model_base_url,
-            settings.model_api_key,
-            model_map=parse_model_map(settings.model_map),
-            timeout=settings.model_timeout,
+            settings.model.base_url,
+            settings.model.api_key,
+            model_map=parse_model_map(settings.model.model_map),
+            timeout=settings.model.timeout,
         )
 
     async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,17 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "format_bytes", "parse_bytes"]
+__all__ = [
+    "Capacity",
+    "Limits",
+    "ModelSettings",
+    "SandboxSettings",
+    "ServiceSettings",
+    "Settings",
+    "Timeouts",
+    "format_bytes",
+    "parse_bytes",
+]
 
 MAX_SIZE = 1024**5
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -98,112 +108,206 @@ def _int(name: str, v: str) -> int:
     return i
 
 
-_ENV: dict[str, tuple[str, object]] = {
-    "home": ("LCI_HOME", lambda n, v: Path(v).expanduser()),
-    "image": ("LCI_IMAGE", lambda n, v: v or None),
-    "backend": ("LCI_BACKEND", lambda n, v: v),
-    "idle_timeout": ("LCI_IDLE_TIMEOUT", _float),
-    "exec_timeout": ("LCI_EXEC_TIMEOUT", _float),
-    "interrupt_grace": ("LCI_INTERRUPT_GRACE", _float),
-    "start_timeout": ("LCI_START_TIMEOUT", _float),
-    "memory": ("LCI_MEMORY", lambda n, v: parse_bytes(v, n)),
-    "cpus": ("LCI_CPUS", _float),
-    "pids_limit": ("LCI_PIDS_LIMIT", _int),
-    "network": ("LCI_NETWORK", lambda n, v: v),
-    "runtime": ("LCI_RUNTIME", lambda n, v: v.strip() or "runc"),
-    "uid_range": ("LCI_UID_RANGE", _uid_range),
-    "disk_limit": ("LCI_DISK_LIMIT", _size_or_zero),
-    "disk_inodes": ("LCI_DISK_INODES", _int),
-    "min_free": ("LCI_MIN_FREE", _size_or_zero),
-    "quotas": ("LCI_QUOTAS", lambda n, v: v),
-    "tenant_quotas": ("LCI_TENANT_QUOTAS", lambda n, v: v),
-    "max_sessions": ("LCI_MAX_SESSIONS", _int),
-    "min_available": ("LCI_MIN_AVAILABLE", _size_or_zero),
-    "queue_timeout": ("LCI_QUEUE_TIMEOUT", _float),
-    "max_log_chars": ("LCI_MAX_LOG_CHARS", _int),
-    "max_log_bytes": ("LCI_MAX_LOG_BYTES", lambda n, v: parse_bytes(v, n)),
-    "max_message_bytes": ("LCI_MAX_MESSAGE_BYTES", lambda n, v: parse_bytes(v, n)),
-    "max_result_bytes": ("LCI_MAX_RESULT_BYTES", lambda n, v: parse_bytes(v, n)),
-    "max_image_bytes": ("LCI_MAX_IMAGE_BYTES", lambda n, v: parse_bytes(v, n)),
-    "max_upload_bytes": ("LCI_MAX_UPLOAD_BYTES", lambda n, v: parse_bytes(v, n)),
-    "max_output_file_bytes": ("LCI_MAX_OUTPUT_FILE_BYTES", lambda n, v: parse_bytes(v, n)),
-    "max_code_bytes": ("LCI_MAX_CODE_BYTES", lambda n, v: parse_bytes(v, n)),
-    "api_keys": ("LCI_API_KEYS", lambda n, v: v),
-    "admin_keys": ("LCI_ADMIN_KEYS", lambda n, v: v),
-    "host": ("LCI_HOST", lambda n, v: v),
-    "port": ("LCI_PORT", _int),
-    "history_days": ("LCI_HISTORY_DAYS", _days),  # 0: keep forever
-    "model_base_url": ("LCI_MODEL_BASE_URL", lambda n, v: v.strip()),
-    "model_api_key": ("LCI_MODEL_API_KEY", lambda n, v: v.strip()),
-    "model_map": ("LCI_MODEL_MAP", lambda n, v: v),
-    "model_timeout": ("LCI_MODEL_TIMEOUT", _float),
-    "max_tool_calls": ("LCI_MAX_TOOL_CALLS", _int),
-    "run_expiry": ("LCI_RUN_EXPIRY", _float),
-}
+def _size(name: str, v: str) -> int:
+    return parse_bytes(v, name)
+
+
+def _text(name: str, v: str) -> str:
+    return v.strip()
 
 
 @dataclass(frozen=True, kw_only=True)
-class Settings:
-    """All configuration. Build with ``Settings.from_env()`` or directly in code and tests."""
+class SandboxSettings:
+    """What a sandbox is: its image and runtime, its identity, its limits and its disk."""
 
-    home: Path = field(default_factory=_default_home)
     image: str | None = None  # None: the tag computed from images/ and kernels/
     backend: str = "docker"
-    idle_timeout: float = 3600.0
-    exec_timeout: float = 120.0
-    interrupt_grace: float = 5.0
-    start_timeout: float = 60.0
+    runtime: str = "runc"  # the engine's OCI runtime: runc, or runsc (gVisor)
+    network: str = "none"
     memory: int = 1024**3
     cpus: float = 1.0
     pids_limit: int = 256
-    network: str = "none"
-    runtime: str = "runc"  # the engine's OCI runtime: runc, or runsc (gVisor)
     # every session gets two uids of its own from here (launcher, kernel): none may exist
     # on the host, and no two live sessions share one
     uid_range: tuple[int, int] = (2_000_000_000, 2_000_999_999)
     disk_limit: int = 1024**3  # /mnt/data and /tmp of one session together; 0: no cap
     disk_inodes: int = 0  # files and directories on it; 0: one per 16 KiB of disk_limit
-    min_free: int = 1024**3  # below this much free space in LCI_HOME, new work is refused
-    # tenants' quotas (quotas.py): defaults for all, and rows per tenant
-    quotas: str = ""  # "sessions=32,memory=16g,memory_limit=4g,stored=50g,executions=600"
-    tenant_quotas: str = ""  # "alice sessions=4 memory=8g; bob stored=1g" (or LCI_HOME/tenants)
-    # the host's capacity: beyond it a new sandbox waits in a queue, then HostBusy
-    max_sessions: int = 0  # live sandboxes on this host; 0: one per 64 MiB of its memory
-    min_available: int = 512 * 1024**2  # memory the host keeps available
-    queue_timeout: float = 30.0  # seconds a start waits for room
-    max_log_chars: int = 20_000
+
+    @property
+    def inodes(self) -> int:
+        """Inodes of a session's disk."""
+        return self.disk_inodes or max(self.disk_limit // (16 * 1024), 1024)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeouts:
+    """How long things may take, in seconds."""
+
+    idle_timeout: float = 3600.0  # a session without activity is shut down
+    exec_timeout: float = 120.0  # an execution is interrupted
+    interrupt_grace: float = 5.0  # an interrupted execution, before the kernel is restarted
+    start_timeout: float = 60.0  # a new sandbox, to answer
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What the host takes from a sandbox, and from a client, at most."""
+
+    max_log_chars: int = 20_000  # log text in a result (head and tail)
     max_log_bytes: int = 64 * 1024**2  # the stored log of one execution
     max_message_bytes: int = 16 * 1024**2  # one message from a kernel, all its frames
     max_result_bytes: int = 8 * 1024**2  # rich results (HTML, JSON, ...) of one execution
     max_image_bytes: int = 64 * 1024**2  # images of one execution
+    max_output_file_bytes: int = 256 * 1024**2  # one produced file
     max_upload_bytes: int = 128 * 1024**2
-    max_output_file_bytes: int = 256 * 1024**2
     max_code_bytes: int = 1024**2
-    api_keys: str = field(default="", repr=False)  # "key,..." or "tenant:key,...": empty: keys_file
-    admin_keys: str = field(default="", repr=False)  # "key,...": may read every tenant's /metrics
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capacity:
+    """The host's room: its disk, its sandboxes, its memory."""
+
+    min_free: int = 1024**3  # free space LCI_HOME keeps besides the room of live disks
+    max_sessions: int = 0  # live sandboxes on this host; 0: one per 64 MiB of its memory
+    min_available: int = 512 * 1024**2  # memory the host keeps available
+    queue_timeout: float = 30.0  # seconds a start waits for room, then HostBusy
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """``lci serve``: where it listens, its keys, its tenants' quotas (quotas.py)."""
+
     host: str = "127.0.0.1"
     port: int = 8000
-    # Assistants runs: the chat-completions model behind them and their limits
-    model_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (empty: runs fail, saying so)
-    model_api_key: str = field(default="", repr=False)
-    model_map: str = ""  # "gpt-4o=llama3,*=qwen2.5": assistant model name -> served name
-    model_timeout: float = 300.0  # seconds for one chat-completions request
-    max_tool_calls: int = 20  # tool calls per run before it fails
+    api_keys: str = field(default="", repr=False)  # "key,..." or "tenant:key,...": empty: file
+    admin_keys: str = field(default="", repr=False)  # "key,...": may read every tenant's /metrics
+    quotas: str = ""  # every tenant's: "sessions=32,memory=16g,memory_limit=4g,stored=50g,..."
+    tenant_quotas: str = (
+        ""  # rows "alice sessions=4 memory=8g; bob stored=1g" (or LCI_HOME/tenants)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    """The chat-completions model behind the Assistants and Responses loops."""
+
+    base_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (empty: runs fail, saying so)
+    api_key: str = field(default="", repr=False)
+    model_map: str = ""  # "gpt-4o=llama3,*=qwen2.5": model names asked -> names served
+    timeout: float = 300.0  # seconds for one chat-completions request
+    max_tool_calls: int = 20  # tool calls per run (or response) before it fails
     run_expiry: float = 600.0  # a run expires this many seconds after creation
+
+
+# env var -> (group, field, parser): every setting, read once by Settings.from_env
+_ENV: dict[str, tuple[str, str, object]] = {
+    "LCI_HOME": ("", "home", lambda n, v: Path(v).expanduser()),
+    "LCI_HISTORY_DAYS": ("", "history_days", _days),  # 0: keep forever
+    "LCI_IMAGE": ("sandbox", "image", lambda n, v: v or None),
+    "LCI_BACKEND": ("sandbox", "backend", _text),
+    "LCI_RUNTIME": ("sandbox", "runtime", lambda n, v: v.strip() or "runc"),
+    "LCI_NETWORK": ("sandbox", "network", _text),
+    "LCI_MEMORY": ("sandbox", "memory", _size),
+    "LCI_CPUS": ("sandbox", "cpus", _float),
+    "LCI_PIDS_LIMIT": ("sandbox", "pids_limit", _int),
+    "LCI_UID_RANGE": ("sandbox", "uid_range", _uid_range),
+    "LCI_DISK_LIMIT": ("sandbox", "disk_limit", _size_or_zero),
+    "LCI_DISK_INODES": ("sandbox", "disk_inodes", _int),
+    "LCI_IDLE_TIMEOUT": ("timeouts", "idle_timeout", _float),
+    "LCI_EXEC_TIMEOUT": ("timeouts", "exec_timeout", _float),
+    "LCI_INTERRUPT_GRACE": ("timeouts", "interrupt_grace", _float),
+    "LCI_START_TIMEOUT": ("timeouts", "start_timeout", _float),
+    "LCI_MAX_LOG_CHARS": ("limits", "max_log_chars", _int),
+    "LCI_MAX_LOG_BYTES": ("limits", "max_log_bytes", _size),
+    "LCI_MAX_MESSAGE_BYTES": ("limits", "max_message_bytes", _size),
+    "LCI_MAX_RESULT_BYTES": ("limits", "max_result_bytes", _size),
+    "LCI_MAX_IMAGE_BYTES": ("limits", "max_image_bytes", _size),
+    "LCI_MAX_OUTPUT_FILE_BYTES": ("limits", "max_output_file_bytes", _size),
+    "LCI_MAX_UPLOAD_BYTES": ("limits", "max_upload_bytes", _size),
+    "LCI_MAX_CODE_BYTES": ("limits", "max_code_bytes", _size),
+    "LCI_MIN_FREE": ("capacity", "min_free", _size_or_zero),
+    "LCI_MAX_SESSIONS": ("capacity", "max_sessions", _int),
+    "LCI_MIN_AVAILABLE": ("capacity", "min_available", _size_or_zero),
+    "LCI_QUEUE_TIMEOUT": ("capacity", "queue_timeout", _float),
+    "LCI_HOST": ("service", "host", _text),
+    "LCI_PORT": ("service", "port", _int),
+    "LCI_API_KEYS": ("service", "api_keys", lambda n, v: v),
+    "LCI_ADMIN_KEYS": ("service", "admin_keys", lambda n, v: v),
+    "LCI_QUOTAS": ("service", "quotas", lambda n, v: v),
+    "LCI_TENANT_QUOTAS": ("service", "tenant_quotas", lambda n, v: v),
+    "LCI_MODEL_BASE_URL": ("model", "base_url", _text),
+    "LCI_MODEL_API_KEY": ("model", "api_key", _text),
+    "LCI_MODEL_MAP": ("model", "model_map", lambda n, v: v),
+    "LCI_MODEL_TIMEOUT": ("model", "timeout", _float),
+    "LCI_MAX_TOOL_CALLS": ("model", "max_tool_calls", _int),
+    "LCI_RUN_EXPIRY": ("model", "run_expiry", _float),
+}
+GROUPS = {
+    "sandbox": SandboxSettings,
+    "timeouts": Timeouts,
+    "limits": Limits,
+    "capacity": Capacity,
+    "service": ServiceSettings,
+    "model": ModelSettings,
+}
+# a field's flat name (``memory``, ``model_base_url``) -> its group, for of() and replace()
+_FLAT = {
+    (
+        f"model_{f.name}"
+        if g == "model" and f.name in ("base_url", "api_key", "timeout")
+        else f.name
+    ): (g, f.name)
+    for g, cls in GROUPS.items()
+    for f in dataclasses.fields(cls)
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """All configuration: where state lives, and one small frozen group per concern.
+
+    ``Settings.from_env()`` reads every ``LCI_*`` variable once; ``Settings.of(home=...,
+    memory=..., exec_timeout=...)`` and ``settings.replace(...)`` take the fields by name,
+    whichever group they are in."""
+
+    home: Path = field(default_factory=_default_home)
     history_days: float = 30.0  # executions older than this are purged; 0 keeps them forever
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    limits: Limits = field(default_factory=Limits)
+    capacity: Capacity = field(default_factory=Capacity)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name, (var, parse) in _ENV.items():
+        for var, (group, name, parse) in _ENV.items():
             if var in env:
-                values[name] = parse(var, env[var])  # type: ignore[operator]
+                flat = next(k for k, v in _FLAT.items() if v == (group, name)) if group else name
+                values[flat] = parse(var, env[var])  # type: ignore[operator]
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls.of(**values)
+
+    @classmethod
+    def of(cls, **values: object) -> Settings:
+        """Settings from fields given by name (``home``, ``memory``, ``exec_timeout`` ...)."""
+        return cls().replace(**values)
 
     def replace(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        top = {k: v for k, v in changes.items() if k in ("home", "history_days")}
+        grouped: dict[str, dict[str, object]] = {}
+        for name, value in changes.items():
+            if name in top:
+                continue
+            if name not in _FLAT:
+                raise TypeError(f"Settings has no field {name!r}")
+            group, field_name = _FLAT[name]
+            grouped.setdefault(group, {})[field_name] = value
+        for group, values in grouped.items():
+            top[group] = dataclasses.replace(getattr(self, group), **values)
+        return dataclasses.replace(self, **top)  # type: ignore[arg-type]
 
     # -- derived paths --------------------------------------------------------------
 
@@ -231,8 +335,3 @@ class Settings:
     def home_id(self) -> str:
         """Short stable id of this LCI_HOME: labels our containers so two homes never clash."""
         return hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
-
-    @property
-    def inodes(self) -> int:
-        """Inodes of a session's disk."""
-        return self.disk_inodes or max(self.disk_limit // (16 * 1024), 1024)

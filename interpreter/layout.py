@@ -92,9 +92,9 @@ def new_record(
         data_dir=str(root / "disk" / "data"),
         created_at=now,
         last_activity=now,
-        idle_timeout=idle_timeout or settings.idle_timeout,
-        memory=memory or settings.memory,
-        runtime=runtime or settings.runtime,
+        idle_timeout=idle_timeout or settings.timeouts.idle_timeout,
+        memory=memory or settings.sandbox.memory,
+        runtime=runtime or settings.sandbox.runtime,
     )
 
 
@@ -103,7 +103,7 @@ def kernel_uid(record: SessionRecord) -> int:
 
 
 def session_disk(record: SessionRecord, settings: Settings) -> Disk:
-    return Disk(Path(record.runtime_dir), settings.disk_limit, settings.inodes)
+    return Disk(Path(record.runtime_dir), settings.sandbox.disk_limit, settings.sandbox.inodes)
 
 
 def sandbox_spec(
@@ -143,10 +143,10 @@ def sandbox_spec(
         capabilities=CAPABILITIES,
         seccomp=seccomp,
         runtime=record.runtime,
-        network=settings.network,
+        network=settings.sandbox.network,
         memory=record.memory,
-        cpus=settings.cpus,
-        pids_limit=settings.pids_limit * PIDS_SCALE.get(record.runtime, 1),
+        cpus=settings.sandbox.cpus,
+        pids_limit=settings.sandbox.pids_limit * PIDS_SCALE.get(record.runtime, 1),
         shm_size=SHM_SIZE,
     )
 

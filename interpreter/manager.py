@@ -65,8 +65,8 @@ class SessionManager:
         self.files = FileStore(
             self.store,
             self.settings.blobs_dir,
-            self.settings.max_upload_bytes,
-            self.settings.min_free,
+            self.settings.limits.max_upload_bytes,
+            self.settings.capacity.min_free,
         )
         self._reserved_at = (0.0, 0)
         self.files.reserved = self._reserved
@@ -287,7 +287,7 @@ class SessionManager:
             return None
         session = self._wrap(rec, sandbox)
         try:
-            await session.connect(min(self.settings.start_timeout, 15.0))
+            await session.connect(min(self.settings.timeouts.start_timeout, 15.0))
         except SessionError:
             await self._end(rec, SessionState.DEAD, "the kernel did not answer")
             return None
@@ -308,7 +308,7 @@ class SessionManager:
         # what was asked for this thread (now or when it was made), else what is configured
         # now: a thread does not keep a runtime or limits the operator has since changed
         asked = self.store.thread_settings(owner, thread_id)
-        memory = memory or asked.get("memory") or self.settings.memory
+        memory = memory or asked.get("memory") or self.settings.sandbox.memory
         idle_timeout = idle_timeout or asked.get("idle_timeout")
         runtime = runtime or asked.get("runtime")
         if self.quotas is not None and owner:
@@ -391,16 +391,16 @@ class SessionManager:
         must hold its whole disk on top of every live session's unused share and the
         floor (LCI_MIN_FREE): a sandbox can never fill the disk the store lives on."""
         if not self._uids_checked:
-            clash = host_ids_in(*self.settings.uid_range)
+            clash = host_ids_in(*self.settings.sandbox.uid_range)
             if clash:
                 raise ConfigError(
                     "LCI_UID_RANGE",
-                    "{}-{}".format(*self.settings.uid_range),
+                    "{}-{}".format(*self.settings.sandbox.uid_range),
                     f"a range no host account uses ({clash} is in it)",
                 )
             self._uids_checked = True
         self._reserved(fresh=True)
-        self.files.check_room(self.settings.disk_limit)
+        self.files.check_room(self.settings.sandbox.disk_limit)
 
     def _charge(self, owner: str, size: int) -> None:
         """Storing ``size`` more bytes for ``owner``: within its quota?"""
@@ -410,7 +410,7 @@ class SessionManager:
     def _reserved(self, fresh: bool = False) -> int:
         """What live sessions' disks may still grow by: kept aside from everything else.
         Measured at most once a second, unless ``fresh`` (a new disk is being admitted)."""
-        limit = self.settings.disk_limit
+        limit = self.settings.sandbox.disk_limit
         if not limit:
             return 0
         when, value = self._reserved_at
@@ -425,8 +425,8 @@ class SessionManager:
     async def image(self) -> str:
         """The sandbox image to run; it must be present (``lci image build``)."""
         if self._image is None:
-            if self.settings.image:
-                tag = self.settings.image
+            if self.settings.sandbox.image:
+                tag = self.settings.sandbox.image
             else:
                 from .image import image_tag
 
@@ -466,10 +466,12 @@ class SessionManager:
         now, n = time.time(), 0
         for rec in self.store.list_sessions(live_only=True):
             # a busy session is running code: only a stuck one (its process died) expires
-            grace = self.settings.exec_timeout + self.settings.interrupt_grace + 60
+            grace = (
+                self.settings.timeouts.exec_timeout + self.settings.timeouts.interrupt_grace + 60
+            )
             deadline = rec.expires_at() + (grace if rec.state is SessionState.BUSY else 0)
             if rec.state is SessionState.STARTING:  # a slow start is not idleness
-                deadline = max(deadline, rec.created_at + self.settings.start_timeout)
+                deadline = max(deadline, rec.created_at + self.settings.timeouts.start_timeout)
             if now > deadline:
                 await self._end(
                     rec,
@@ -500,7 +502,7 @@ class SessionManager:
                 await self._end(rec, SessionState.DEAD, "the sandbox had exited")
                 dead += 1
         for rec in self.store.list_sessions(live_only=True):
-            young = time.time() - rec.created_at < self.settings.start_timeout
+            young = time.time() - rec.created_at < self.settings.timeouts.start_timeout
             if rec.id not in seen and not young:
                 self.store.end_session(rec.id, SessionState.DEAD, "the sandbox was gone")
                 await teardown(None, rec, self.settings)
@@ -522,7 +524,7 @@ class SessionManager:
         for path in self.settings.sessions_dir.glob("sess_*"):
             rec = self.store.get_session(path.name)
             if rec is None or not rec.state.live:
-                Disk(path, self.settings.disk_limit, self.settings.inodes).destroy()
+                Disk(path, self.settings.sandbox.disk_limit, self.settings.sandbox.inodes).destroy()
                 n += 1
         return n
 
@@ -555,7 +557,7 @@ class SessionManager:
                     await self.purge_history()
             idle = min(
                 [r.idle_timeout for r in self.store.list_sessions(live_only=True)]
-                or [self.settings.idle_timeout]
+                or [self.settings.timeouts.idle_timeout]
             )
             await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
             with suppress(Exception):

@@ -79,11 +79,11 @@ def default_quota(settings: Settings) -> Quota:
     base = Quota(
         sessions=64,
         memory=2 * ram,  # limits, not use: an idle sandbox uses a few dozen MiB of its 1 GiB
-        memory_limit=min(16 * 1024**3, max(ram // 2, settings.memory)),
+        memory_limit=min(16 * 1024**3, max(ram // 2, settings.sandbox.memory)),
         stored=max(disk // 4, 1024**3),
         executions=600,
     )
-    return _apply(base, _fields(settings.quotas, "LCI_QUOTAS"), "LCI_QUOTAS")
+    return _apply(base, _fields(settings.service.quotas, "LCI_QUOTAS"), "LCI_QUOTAS")
 
 
 def parse_rows(text: str, where: str) -> dict[str, dict[str, int]]:
@@ -133,7 +133,7 @@ class Quotas:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
-        rows = parse_rows(settings.tenant_quotas, "LCI_TENANT_QUOTAS")
+        rows = parse_rows(settings.service.tenant_quotas, "LCI_TENANT_QUOTAS")
         table = settings.home / "tenants"
         if not rows and table.is_file():
             rows = parse_rows(table.read_text(), str(table))
@@ -177,9 +177,11 @@ class Capacity:
     """The host's room for one more sandbox, and a fair queue for when it has none."""
 
     def __init__(self, settings: Settings, live: Callable[[], int]) -> None:
-        self.max_sessions = settings.max_sessions or max(host_memory() // (64 * 1024**2), 16)
-        self.min_available = settings.min_available
-        self.timeout = settings.queue_timeout
+        self.max_sessions = settings.capacity.max_sessions or max(
+            host_memory() // (64 * 1024**2), 16
+        )
+        self.min_available = settings.capacity.min_available
+        self.timeout = settings.capacity.queue_timeout
         self._live = live
         self._queue: deque[object] = deque()
         self._starting = 0  # admitted, not yet counted among the live

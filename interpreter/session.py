@@ -118,8 +118,8 @@ class Session:
             self.workspace,
             record.owner,
             record.thread_id,
-            self.settings.max_output_file_bytes,
-            self.settings.disk_limit,
+            self.settings.limits.max_output_file_bytes,
+            self.settings.sandbox.disk_limit,
         )
         self.outputs = OutputCollector(self.files, self.catalog, record.owner)
         self.kc: KernelClient | None = None
@@ -177,7 +177,7 @@ class Session:
     ) -> Session:
         record = new_record(thread_id, owner, settings, backend.name, idle_timeout, memory, runtime)
         sid = record.id
-        store.add_session(record, settings.uid_range)
+        store.add_session(record, settings.sandbox.uid_range)
         try:
             await anyio.to_thread.run_sync(make_dirs, record, settings)
             sandbox = await backend.launch(sandbox_spec(record, settings, image, seccomp))
@@ -198,7 +198,7 @@ class Session:
             history=history,
         )  # fmt: skip
         try:
-            await session.connect(settings.start_timeout)
+            await session.connect(settings.timeouts.start_timeout)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 stopped = _stopped_meanwhile(store, sid)
@@ -214,7 +214,7 @@ class Session:
         """Connect to the kernel's sockets and wait until it answers (checked each time)."""
         deadline = time.monotonic() + timeout
         if self.kc is None:
-            limits = Limits(max_bytes=self.settings.max_message_bytes)
+            limits = Limits(max_bytes=self.settings.limits.max_message_bytes)
             uid = kernel_uid(self.record)
             self.kc = KernelClient(self.sock_dir, self.record.connection, uid=uid, limits=limits)
         kc = self.kc
@@ -308,7 +308,7 @@ class Session:
         self.files.check_floor()  # below LCI_HOME's floor no new work starts
         if self.quotas is not None and self.owner:
             self.quotas.check_execution(self.owner)
-        timeout = timeout or self.settings.exec_timeout
+        timeout = timeout or self.settings.timeouts.exec_timeout
         async with self._lock:
             for attempt in range(2):
                 try:
@@ -336,7 +336,7 @@ class Session:
                 )
                 self._ready = False
         if not self._ready:
-            await self.connect(self.settings.start_timeout)
+            await self.connect(self.settings.timeouts.start_timeout)
 
     async def _execute(
         self, code: str, timeout: float, on_output: OutputCallback | None
@@ -354,7 +354,7 @@ class Session:
             self.notice = None
         self._touch(SessionState.BUSY)
         before = await anyio.to_thread.run_sync(self.catalog.scan)
-        spool = LogSpool(self.files.blobs / "tmp", self.settings.max_log_bytes)
+        spool = LogSpool(self.files.blobs / "tmp", self.settings.limits.max_log_bytes)
         self.history.started(exe, self.owner, spool.path)
         fold = self._fold(spool, on_output)
         started = time.monotonic()
@@ -385,9 +385,9 @@ class Session:
         """Send the execute request; the fold that will take its output."""
         assert self.kc is not None
         budget = Budget(
-            chars=self.settings.max_log_chars,
-            result_bytes=self.settings.max_result_bytes,
-            image_bytes=self.settings.max_image_bytes,
+            chars=self.settings.limits.max_log_chars,
+            result_bytes=self.settings.limits.max_result_bytes,
+            image_bytes=self.settings.limits.max_image_bytes,
         )
         return OutputFold(
             "", budget.chars, on_text=_tee(spool, on_output), on_image=self.outputs.image,
@@ -469,7 +469,8 @@ class Session:
             except Closed:
                 await self._lost_connection()
             if isinstance(msg, Dropped):
-                limit = f"LCI_MAX_MESSAGE_BYTES ({self.settings.max_message_bytes}; {msg.reason})"
+                cap = self.settings.limits.max_message_bytes
+                limit = f"LCI_MAX_MESSAGE_BYTES ({cap}; {msg.reason})"
                 fold.drop("message", msg.size, limit)
             else:
                 fold.feed(msg)
@@ -574,7 +575,7 @@ class Session:
         with suppress(Exception):
             await self.interrupt()
             try:
-                await self._collect(fold, time.monotonic() + self.settings.interrupt_grace)
+                await self._collect(fold, time.monotonic() + self.settings.timeouts.interrupt_grace)
                 await self._reply(fold.msg_id, timeout=1.0)
             except _Deadline:
                 await self.restart()
@@ -592,7 +593,7 @@ class Session:
         exe.status = ExecutionStatus.TIMEOUT
         await self.interrupt()
         try:
-            await self._collect(fold, time.monotonic() + self.settings.interrupt_grace)
+            await self._collect(fold, time.monotonic() + self.settings.timeouts.interrupt_grace)
             await self._reply(fold.msg_id, timeout=1.0)
             detail = f"The code ran longer than {timeout:g} s and was interrupted; state is kept."
         except _Deadline:
@@ -625,7 +626,7 @@ class Session:
         """A fresh kernel in the same sandbox: variables are lost, files are kept. Every
         process of the kernel's uid ends with it, and /tmp and /dev/shm are emptied."""
         await self._new_kernel()
-        await self.connect(self.settings.start_timeout)
+        await self.connect(self.settings.timeouts.start_timeout)
 
     async def _new_kernel(self) -> None:
         """Have the launcher replace the kernel; wait until it has."""
@@ -634,7 +635,7 @@ class Session:
             self.kc.close()
         current = self._read_state().generation
         await self.sandbox.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + self.settings.start_timeout
+        deadline = time.monotonic() + self.settings.timeouts.start_timeout
         while self._read_state().generation == current:
             if stopped := _stopped_meanwhile(self.store, self.id):
                 raise SessionClosed(f"session (it was stopped: {stopped})")

@@ -71,7 +71,7 @@ def home() -> Iterator[Path]:
 
 @pytest.fixture
 def settings(home: Path, sandbox_image: str) -> Settings:
-    s = Settings(home=home, image=sandbox_image, exec_timeout=60, start_timeout=60)
+    s = Settings.of(home=home, image=sandbox_image, exec_timeout=60, start_timeout=60)
     _HOMES.append(s)
     return s
 

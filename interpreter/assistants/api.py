@@ -56,8 +56,10 @@ class Assistants:
         self.manager = manager
         self.store = AssistantsStore(manager.store)
         self.model = model
-        self.run_expiry = run_expiry or settings.run_expiry
-        ctx = RunContext(self.store, manager, model, max_tool_calls or settings.max_tool_calls)
+        self.run_expiry = run_expiry or settings.model.run_expiry
+        ctx = RunContext(
+            self.store, manager, model, max_tool_calls or settings.model.max_tool_calls
+        )
         self.runs = RunScheduler(ctx)
         self._own_model: HttpChatModel | None = None
 

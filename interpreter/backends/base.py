@@ -159,12 +159,14 @@ class Backend(abc.ABC):
 
 
 def load_backend(settings: Settings) -> Backend:
-    """Instantiate the backend named by ``settings.backend`` from the entry points."""
+    """Instantiate the backend named by ``settings.sandbox.backend`` from the entry points."""
     found = {ep.name: ep for ep in entry_points(group="lci.backends")}
-    if settings.backend in found:
-        cls = found[settings.backend].load()
-    elif settings.backend == "docker":  # running from a source tree without an install
+    if settings.sandbox.backend in found:
+        cls = found[settings.sandbox.backend].load()
+    elif settings.sandbox.backend == "docker":  # running from a source tree without an install
         from .docker import DockerBackend as cls
     else:
-        raise ConfigError("LCI_BACKEND", settings.backend, f"one of {sorted(found) or ['docker']}")
+        raise ConfigError(
+            "LCI_BACKEND", settings.sandbox.backend, f"one of {sorted(found) or ['docker']}"
+        )
     return cls(settings)

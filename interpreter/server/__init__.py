@@ -36,8 +36,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     proxied: Any = ProxyHeadersMiddleware(app, trusted_hosts=trusted)  # type: ignore[arg-type]
     uvicorn.run(
         PeerAddress(proxied),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host or settings.service.host,
+        port=port or settings.service.port,
         http=BoundedHttpToolsProtocol,  # request line and headers bounded
         proxy_headers=False,  # applied above
         log_level="info",

@@ -150,7 +150,7 @@ def create_app(
     app.include_router(azure.router)
     ui.install(app)  # the web inspector at /ui (its own cookie login)
 
-    limit = 6 * settings.max_code_bytes + 64 * 1024
+    limit = 6 * settings.limits.max_code_bytes + 64 * 1024
     app.add_middleware(BodyGuard, limit=limit, mcp_limit=MAX_REQUEST_BYTES)
     app.add_middleware(
         AuthMiddleware,
@@ -166,7 +166,7 @@ def disk_check(m: SessionManager) -> str:
     """``ok``, or why new work is refused: LCI_HOME cannot hold one more sandbox's disk
     above its floor (LCI_MIN_FREE)."""
     try:
-        m.files.check_room(m.settings.disk_limit)
+        m.files.check_room(m.settings.sandbox.disk_limit)
     except StorageFull as exc:
         return f"low: {exc}"
     except OSError as exc:

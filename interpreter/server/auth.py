@@ -91,9 +91,9 @@ def _parse(text: str, where: str) -> dict[bytes, str]:
 
 def load_keys(settings: Settings) -> KeyRing:
     """The service's keys; raises ConfigError (naming the variable or file) for a short one."""
-    admins = frozenset(_parse(settings.admin_keys, "LCI_ADMIN_KEYS"))
-    if settings.api_keys.strip():
-        return KeyRing(_parse(settings.api_keys, "LCI_API_KEYS"), admins=admins)
+    admins = frozenset(_parse(settings.service.admin_keys, "LCI_ADMIN_KEYS"))
+    if settings.service.api_keys.strip():
+        return KeyRing(_parse(settings.service.api_keys, "LCI_API_KEYS"), admins=admins)
     path = settings.keys_file
     if path.exists():
         keys = _parse(path.read_text(), str(path))

@@ -185,7 +185,7 @@ async def _sse(request: Request, events: AsyncIterator[dict[str, Any]]) -> Async
 async def create_execution(
     session_id: str, body: ExecutionCreate, request: Request, d: Deps = deps
 ) -> dict[str, Any] | Response:
-    check_code(body.code, d.settings.max_code_bytes)
+    check_code(body.code, d.settings.limits.max_code_bytes)
     await _live(request, d, session_id)
     session: Session = await d.manager.get(session_id)
     if body.stream:

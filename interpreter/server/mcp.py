@@ -114,8 +114,8 @@ class _Tools:
         timeout: seconds before the code is interrupted (default: the server's limit).
         """
         owner, manager = _owner(ctx), self.manager()
-        if len(code.encode()) > manager.settings.max_code_bytes:
-            raise ToolError(f"The code is over {manager.settings.max_code_bytes} bytes.")
+        if len(code.encode()) > manager.settings.limits.max_code_bytes:
+            raise ToolError(f"The code is over {manager.settings.limits.max_code_bytes} bytes.")
         with _edge():
             sess = await manager.session(session, owner=owner)
             exe = await sess.execute(code, timeout=timeout)

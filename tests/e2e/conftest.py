@@ -105,7 +105,7 @@ def stop_server(server: LiveServer) -> int:
 @pytest.fixture(scope="session")
 def live_server(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
     home = Path(tempfile.mkdtemp(prefix="lci-e-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     # shared by every module, which leave sessions behind: quotas are tested on servers
     # of their own (test_quotas.py), not here
     roomy = {"LCI_QUOTAS": "sessions=10000,memory=1000t,executions=100000"}

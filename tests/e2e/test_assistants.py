@@ -76,7 +76,7 @@ TERMINAL = {"completed", "cancelled", "expired", "failed"}
 
 def _serve(image: str, model: ScriptedModel, prefix: str, **env: str) -> LiveServer:
     home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=image))
+    _HOMES.append(Settings.of(home=home, image=image))
     return start_server(
         home,
         image,

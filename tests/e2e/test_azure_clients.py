@@ -817,7 +817,7 @@ def test_raw_autogen_chunked_percent_encoded(live_server: LiveServer, http: http
 
 def test_raw_upload_over_limit_413(sandbox_image: str, docker_client: object) -> None:
     home = Path(tempfile.mkdtemp(prefix="lci-e-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     server = start_server(home, sandbox_image, env={"LCI_MAX_UPLOAD_BYTES": "1m"})
     try:
         with httpx.Client(headers=server.headers(), timeout=TIMEOUT) as http:

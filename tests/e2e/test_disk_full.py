@@ -30,7 +30,7 @@ def small_home(sandbox_image: str, docker_client: object) -> Iterator[LiveServer
     subprocess.run(["truncate", "-s", "500M", str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
     subprocess.run(["mount", "-o", "loop", str(image), str(home)], check=True)
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     env = {"LCI_DISK_LIMIT": "64m", "LCI_MIN_FREE": "100m", "LCI_MAX_UPLOAD_BYTES": "64m"}
     live = start_server(home, sandbox_image, env=env)
     try:

@@ -36,7 +36,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 @pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
     home = Path(tempfile.mkdtemp(prefix="lci-tx-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     live = start_server(home, sandbox_image)
     yield live
     stop_server(live)

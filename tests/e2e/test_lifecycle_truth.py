@@ -32,7 +32,7 @@ SLOW = "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('never'
 @pytest.fixture
 def server(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
     home = Path(tempfile.mkdtemp(prefix="lci-l-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     live = start_server(home, sandbox_image)
     yield live
     stop_server(live)

@@ -48,7 +48,7 @@ TOOLS = {"execute_python", "upload_file", "list_files", "download_file"}
 @asynccontextmanager
 async def stdio_session(settings: Settings) -> AsyncIterator[ClientSession]:
     """``lci mcp`` as an MCP client host would start it, with a test home."""
-    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": str(settings.image)}
+    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": str(settings.sandbox.image)}
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "interpreter", "mcp"], env=env
     )

@@ -27,7 +27,7 @@ QUOTAS = "alice: sessions=2 memory=3g memory_limit=2g stored=2m executions=12"
 @pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
     home = Path(tempfile.mkdtemp(prefix="lci-q-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     live = start_server(home, sandbox_image, env={"LCI_TENANT_QUOTAS": QUOTAS})
     yield live
     stop_server(live)
@@ -116,7 +116,7 @@ def test_stored_bytes_and_executions_per_minute(server: LiveServer) -> None:
 @pytest.fixture
 def small_host(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
     home = Path(tempfile.mkdtemp(prefix="lci-c-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     env = {"LCI_MAX_SESSIONS": "2", "LCI_QUEUE_TIMEOUT": "15"}
     live = start_server(home, sandbox_image, env=env)
     yield live

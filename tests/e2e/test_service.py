@@ -141,7 +141,7 @@ def test_tenants_do_not_see_each_other(live_server: LiveServer, http: httpx.Clie
 def test_generated_key_is_private_and_printed_once(sandbox_image: str) -> None:
     home = Path(f"/tmp/lci-k-{uuid.uuid4().hex[:8]}")
     home.mkdir()
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     env = {"LCI_API_KEYS": ""}
     first = start_server(home, sandbox_image, env=env)
     stop_server(first)
@@ -236,7 +236,7 @@ def test_bad_input_gets_clear_4xx(live_server: LiveServer, http: httpx.Client) -
 def test_upload_limit_is_streamed_and_413(sandbox_image: str) -> None:
     home = Path(f"/tmp/lci-u-{uuid.uuid4().hex[:8]}")
     home.mkdir()
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     server = start_server(home, sandbox_image, env={"LCI_MAX_UPLOAD_BYTES": "2m"})
     try:
         with httpx.Client(base_url=server.url, headers=server.headers(), timeout=60) as http:
@@ -378,7 +378,7 @@ def test_sigterm_leaves_no_orphans_and_sessions_survive_restart(
 ) -> None:
     home = Path(f"/tmp/lci-r-{uuid.uuid4().hex[:8]}")
     home.mkdir()
-    settings = Settings(home=home, image=sandbox_image)
+    settings = Settings.of(home=home, image=sandbox_image)
     _HOMES.append(settings)
     server = start_server(home, sandbox_image)
     with httpx.Client(base_url=server.url, headers=server.headers(), timeout=60) as http:
@@ -474,7 +474,7 @@ def test_an_expired_container_stays_expired_on_the_azure_face(
 def test_engine_down_is_503_not_500(sandbox_image: str) -> None:
     home = Path(f"/tmp/lci-d-{uuid.uuid4().hex[:8]}")
     home.mkdir()
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     # an engine address where nothing answers: the service starts, then reports it
     env = {"DOCKER_HOST": f"unix://{home}/no.sock"}
     server = start_server(home, sandbox_image, env=env, healthy=False)

@@ -37,7 +37,7 @@ MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
 @pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object) -> Iterator[LiveServer]:
     home = Path(tempfile.mkdtemp(prefix="lci-th-", dir="/tmp"))
-    _HOMES.append(Settings(home=home, image=sandbox_image))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
     live = start_server(home, sandbox_image)
     yield live
     stop_server(live)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def home(sandbox_image: str, docker_client: object) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="lci-us-", dir="/tmp"))
-    _HOMES.append(Settings(home=path, image=sandbox_image))
+    _HOMES.append(Settings.of(home=path, image=sandbox_image))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

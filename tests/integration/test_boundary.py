@@ -85,7 +85,7 @@ async def test_each_session_runs_under_uids_of_its_own(manager, docker_client):
         # launcher's uid; under gVisor the host sees only gVisor's own sandbox process
         pid = docker_client.containers.get(s.sandbox.id).attrs["State"]["Pid"]
         host_uids = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split("\n")[0]
-        if manager.settings.runtime == "runsc":
+        if manager.settings.sandbox.runtime == "runsc":
             assert b"runsc" in Path(f"/proc/{pid}/cmdline").read_bytes()
         else:
             assert {int(u) for u in host_uids.split()} == {rec.uid}
@@ -133,7 +133,7 @@ async def test_the_kernel_cannot_signal_trace_or_write_the_launcher(manager):
     assert r.ok, r.error
     got = r.stdout.split()
     assert got[:9] == ["no-signal"] * 3 + ["no-ptrace"] * 2 + ["PermissionError"] * 4
-    if manager.settings.runtime == "runsc":
+    if manager.settings.sandbox.runtime == "runsc":
         # gVisor (20221219) lets any uid read /proc/1/environ and list /proc/1/fd: the
         # launcher keeps nothing secret there (the key is in a file only root read)
         key = manager.store.get_session(session.id).connection["key"]
@@ -195,7 +195,9 @@ async def test_per_uid_kernel_limits_are_each_sessions_own(manager):
     )
     r = await run(a, hog)
     inotify, _, queues = map(int, r.stdout.split())
-    if manager.settings.runtime == "runc":  # under gVisor each sandbox has a kernel of its own
+    if (
+        manager.settings.sandbox.runtime == "runc"
+    ):  # under gVisor each sandbox has a kernel of its own
         assert 0 < inotify <= 8192 and 0 < queues < 1000  # a's own limits ran out...
     probe = (
         ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n")
@@ -329,7 +331,7 @@ async def test_the_disk_cap_is_enforced_in_blocks_and_inodes(settings):
         )
         assert r.ok, r.error
         (mb, errno1), (files, errno2) = (map(int, line.split()) for line in r.stdout.splitlines())
-        assert errno1 == errno2 == 28 and 40 <= mb < 64 and 1000 < files <= s.inodes
+        assert errno1 == errno2 == 28 and 40 <= mb < 64 and 1000 < files <= s.sandbox.inodes
         assert (await run(other, "open('/mnt/data/ok', 'wb').write(b'z' * (8 << 20))")).ok
         used = sum(
             os.stat(Path(m.store.get_session(x.id).runtime_dir) / "disk.img").st_blocks * 512
@@ -550,8 +552,8 @@ async def test_a_hostile_kernel_cannot_make_a_result_lie_or_the_host_hang(manage
 
 
 async def test_lci_run_escapes_terminal_controls(settings, tmp_path):
-    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.image or ""}
-    env["LCI_RUNTIME"] = settings.runtime
+    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.sandbox.image or ""}
+    env["LCI_RUNTIME"] = settings.sandbox.runtime
     code = "print('\\x1b]0;pwned\\x07 \\x1b[2J \\x9b31m')\nopen('a\\x1b[1m.txt', 'w').write('x')"
     done = subprocess.run(
         [sys.executable, "-m", "interpreter", "run", "--out", str(tmp_path), code],

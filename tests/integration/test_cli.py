@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.docker]
 
 @pytest.fixture
 def lci(settings, tmp_path):
-    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.image}
+    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.sandbox.image}
 
     def run(
         *args: str, stdin: str | None = None, check_code: int | None = 0
@@ -104,7 +104,7 @@ def test_exit_codes_and_errors(lci):
 
 def test_two_processes_on_one_thread_are_serialised(lci, settings, tmp_path):
     lci("run", "--thread", "t4", "1")  # the session exists before the race
-    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.image}
+    env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": settings.sandbox.image}
     code = "import time\nt0 = time.time()\ntime.sleep(0.8)\nprint(t0, time.time())"
     procs = [
         subprocess.Popen(

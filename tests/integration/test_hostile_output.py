@@ -58,7 +58,7 @@ def test_peak_memory_of_lci_run_stays_bounded(settings, attack: str) -> None:
     env = {
         **os.environ,
         "LCI_HOME": str(settings.home),
-        "LCI_IMAGE": settings.image or "",
+        "LCI_IMAGE": settings.sandbox.image or "",
         "LCI_MEMORY": "3g",  # the sandbox may use plenty: the host must not follow
         "LCI_MAX_LOG_BYTES": "64m",
     }

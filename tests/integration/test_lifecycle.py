@@ -29,7 +29,7 @@ async def test_timeout_interrupts_and_keeps_state(manager):
     assert r.status is ExecutionStatus.TIMEOUT
     assert not r.state_lost and not r.kernel_restarted
     assert "interrupted; state is kept" in r.error.evalue
-    assert time.monotonic() - t0 < 2 + manager.settings.interrupt_grace
+    assert time.monotonic() - t0 < 2 + manager.settings.timeouts.interrupt_grace
     assert (await session.execute("print(kept)")).stdout == "yes\n"
 
 
@@ -118,7 +118,7 @@ async def test_a_second_manager_reattaches_and_orphans_are_swept(settings, docke
         await s1.execute("remembered = 'from the first process'")
         container = s1.sandbox.id
     orphan = docker_client.containers.run(
-        settings.image,
+        settings.sandbox.image,
         ["sleep", "300"],
         detach=True,
         labels={"lci.managed": "1", "lci.home": settings.home_id, "lci.session": "sess_nobody"},

@@ -62,8 +62,8 @@ def lci(settings, *args: str, cwd: Path | None = None, timeout: float = 400):  #
     env = {
         **os.environ,
         "LCI_HOME": str(settings.home),
-        "LCI_IMAGE": settings.image or "",
-        "LCI_RUNTIME": settings.runtime,
+        "LCI_IMAGE": settings.sandbox.image or "",
+        "LCI_RUNTIME": settings.sandbox.runtime,
     }
     return subprocess.run(
         [sys.executable, "-c", WRAPPER, *args],

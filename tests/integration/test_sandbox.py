@@ -32,11 +32,11 @@ async def test_container_is_configured_hardened(
     # only what the launcher needs to become the session's two uids; the kernel keeps none
     assert host["CapDrop"] == ["ALL"] and host["CapAdd"] == ["SETUID", "SETGID", "KILL", "SETPCAP"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
-    assert host["Memory"] == settings.memory == 1024**3
-    assert host["MemorySwap"] == settings.memory  # no swap on top
-    pids = settings.pids_limit * PIDS_SCALE.get(settings.runtime, 1)
-    assert host["NanoCpus"] == int(settings.cpus * 1e9) and host["PidsLimit"] == pids
-    assert host["Runtime"] == settings.runtime
+    assert host["Memory"] == settings.sandbox.memory == 1024**3
+    assert host["MemorySwap"] == settings.sandbox.memory  # no swap on top
+    pids = settings.sandbox.pids_limit * PIDS_SCALE.get(settings.sandbox.runtime, 1)
+    assert host["NanoCpus"] == int(settings.sandbox.cpus * 1e9) and host["PidsLimit"] == pids
+    assert host["Runtime"] == settings.sandbox.runtime
     seccomp = [o for o in host["SecurityOpt"] if o.startswith("seccomp=")]
     assert len(seccomp) == 1 and '"SCMP_ACT_ERRNO"' in seccomp[0]  # images/seccomp.json
     assert not host.get("Tmpfs")  # /tmp is on the session's disk
@@ -116,11 +116,13 @@ async def test_fork_bomb_is_stopped_by_the_pids_limit(manager, docker_client):
         "print(children, failed)",
         timeout=60,
     )
-    if manager.settings.runtime == "runsc":  # gVisor's limit counts its own threads too: the
+    if (
+        manager.settings.sandbox.runtime == "runsc"
+    ):  # gVisor's limit counts its own threads too: the
         assert r.status is ExecutionStatus.DIED  # whole sandbox dies, nothing else does
     else:
         children, failed = r.stdout.split()
-        assert int(children) < manager.settings.pids_limit and failed == "11"  # EAGAIN
+        assert int(children) < manager.settings.sandbox.pids_limit and failed == "11"  # EAGAIN
     # the host stays healthy: the engine answers and other sandboxes still start and run
     t0 = time.monotonic()
     assert docker_client.ping()

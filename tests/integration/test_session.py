@@ -86,7 +86,7 @@ async def test_rich_results_and_cut_logs_with_complete_log_file(manager, setting
     r = await session.execute("import pandas as pd\npd.DataFrame({'x': [1, 2]})")
     [res] = r.results
     assert "<table" in res["data"]["text/html"] and "x" in res["data"]["text/plain"]
-    n = settings.max_log_chars * 3
+    n = settings.limits.max_log_chars * 3
     r = await session.execute(f"import sys\nprint('A' * {n}, end='')\nsys.stderr.write('TAIL');")
     assert r.logs_truncated and r.log_file_id
     logs = r.outputs[0]["logs"]

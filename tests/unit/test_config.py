@@ -6,18 +6,23 @@ from interpreter.errors import ConfigError
 
 def test_defaults_are_the_secure_ones():
     s = Settings.from_env({})
-    assert s.network == "none" and s.memory == 1024**3 and s.idle_timeout == 3600
-    assert s.pids_limit > 0 and s.runtime == "runc"
-    assert s.uid_range[0] >= 65536 and s.uid_range[1] - s.uid_range[0] >= 1023
-    assert s.disk_limit == 1024**3 and s.inodes == 65536 and s.min_free == 1024**3
-    assert s.max_message_bytes <= 16 * 1024**2 and s.max_log_bytes <= 64 * 1024**2
+    assert s.sandbox.network == "none" and s.sandbox.memory == 1024**3
+    assert s.timeouts.idle_timeout == 3600
+    assert s.sandbox.pids_limit > 0 and s.sandbox.runtime == "runc"
+    assert (
+        s.sandbox.uid_range[0] >= 65536 and s.sandbox.uid_range[1] - s.sandbox.uid_range[0] >= 1023
+    )
+    assert s.sandbox.disk_limit == 1024**3 and s.sandbox.inodes == 65536
+    assert s.capacity.min_free == 1024**3
+    assert s.limits.max_message_bytes <= 16 * 1024**2 and s.limits.max_log_bytes <= 64 * 1024**2
 
 
 def test_env_is_read_through_the_mapping(tmp_path):
     s = Settings.from_env(
         {"LCI_HOME": str(tmp_path), "LCI_MEMORY": "512m", "LCI_IDLE_TIMEOUT": "5"}
     )
-    assert s.home == tmp_path and s.memory == 512 * 1024**2 and s.idle_timeout == 5.0
+    assert s.home == tmp_path and s.sandbox.memory == 512 * 1024**2
+    assert s.timeouts.idle_timeout == 5.0
 
 
 @pytest.mark.parametrize(
@@ -54,12 +59,15 @@ def test_sizes():
 def test_uid_range_is_checked(value):
     with pytest.raises(ConfigError, match="LCI_UID_RANGE"):
         Settings.from_env({"LCI_UID_RANGE": value})
-    assert Settings.from_env({"LCI_UID_RANGE": "3000000-3100000"}).uid_range == (3000000, 3100000)
+    assert Settings.from_env({"LCI_UID_RANGE": "3000000-3100000"}).sandbox.uid_range == (
+        3000000,
+        3100000,
+    )
 
 
 def test_disk_settings_and_size_bounds():
     s = Settings.from_env({"LCI_DISK_LIMIT": "0", "LCI_MIN_FREE": "0", "LCI_DISK_LIMIT_X": "1"})
-    assert s.disk_limit == 0 and s.min_free == 0
-    assert Settings.from_env({"LCI_DISK_LIMIT": "64m"}).inodes == 4096
+    assert s.sandbox.disk_limit == 0 and s.capacity.min_free == 0
+    assert Settings.from_env({"LCI_DISK_LIMIT": "64m"}).sandbox.inodes == 4096
     with pytest.raises(ConfigError, match="LCI_MEMORY"):
         Settings.from_env({"LCI_MEMORY": "99999999999g"})  # no OverflowError further on

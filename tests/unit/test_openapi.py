@@ -19,7 +19,7 @@ KEY = "k" * 32
 
 @pytest.fixture
 def app(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return create_app(Settings(home=tmp_path), keys=KeyRing({digest(KEY): "t"}))
+    return create_app(Settings.of(home=tmp_path), keys=KeyRing({digest(KEY): "t"}))
 
 
 @pytest.fixture

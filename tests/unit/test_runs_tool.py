@@ -166,13 +166,17 @@ def test_settings_from_env() -> None:
             "LCI_MODEL_TIMEOUT": "9",
         }
     )
-    assert (s.model_base_url, s.model_api_key, s.model_map) == (
+    assert (s.model.base_url, s.model.api_key, s.model.model_map) == (
         "http://127.0.0.1:11434/v1",
         "sk-secret",
         "gpt-4o=llama3",
     )
-    assert (s.max_tool_calls, s.run_expiry, s.model_timeout) == (5, 30.0, 9.0)
+    assert (s.model.max_tool_calls, s.model.run_expiry, s.model.timeout) == (5, 30.0, 9.0)
     assert "sk-secret" not in repr(s)
     defaults = Settings.from_env({})
-    assert (defaults.max_tool_calls, defaults.run_expiry, defaults.model_base_url) == (20, 600, "")
+    assert (defaults.model.max_tool_calls, defaults.model.run_expiry, defaults.model.base_url) == (
+        20,
+        600,
+        "",
+    )
     assert HttpChatModel.from_settings(defaults) is None

@@ -119,22 +119,22 @@ async def test_not_multipart_and_no_file(post) -> None:  # type: ignore[no-untyp
 
 def test_keys_from_env_and_generated_file(tmp_path: Path) -> None:
     alice, plain = "key-alice-" + "a" * 22, "plainkey-" + "p" * 23
-    ring = load_keys(Settings(home=tmp_path, api_keys=f"alice:{alice}, {plain}"))
+    ring = load_keys(Settings.of(home=tmp_path, api_keys=f"alice:{alice}, {plain}"))
     assert ring.tenant(alice) == "alice"
     assert (ring.tenant(plain) or "").startswith("key-")
     assert ring.tenant("nope") is None and ring.created is None
-    fresh = load_keys(Settings(home=tmp_path))
+    fresh = load_keys(Settings.of(home=tmp_path))
     assert fresh.created and fresh.tenant(fresh.created) == "default"
     assert (tmp_path / "api_keys").stat().st_mode & 0o777 == 0o600
-    again = load_keys(Settings(home=tmp_path))
+    again = load_keys(Settings.of(home=tmp_path))
     assert again.created is None and again.tenant(fresh.created) == "default"
     assert len(fresh.created) >= 32
     for short in ("t:" + "k" * 31, "k" * 31, "alice:key-alice"):
         with pytest.raises(ConfigError, match="at least 32 characters") as refused:
-            load_keys(Settings(home=tmp_path, api_keys=f"ok:{alice},{short}"))
+            load_keys(Settings.of(home=tmp_path, api_keys=f"ok:{alice},{short}"))
         assert short.split(":")[-1] not in str(refused.value)  # the key is never shown
     with pytest.raises(ConfigError, match="LCI_ADMIN_KEYS"):
-        load_keys(Settings(home=tmp_path, api_keys=alice, admin_keys="short"))
+        load_keys(Settings.of(home=tmp_path, api_keys=alice, admin_keys="short"))
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ async def code_execute(
     body: ExecuteRequest, request: Request, identifier: str = Identifier, d: Deps = deps
 ) -> JSONResponse:
     props = body.properties
-    check_code(props.code, d.settings.max_code_bytes, "properties.code")
+    check_code(props.code, d.settings.limits.max_code_bytes, "properties.code")
     session = await _session(d, identifier)
     exe = await execute(request, session, props.code, _timeout(props.timeoutInSeconds), d.metrics)
     result = await python_result(d, exe)
@@ -197,7 +197,7 @@ async def executions(
 ) -> dict[str, Any]:
     timeout = _timeout(body.timeoutInSeconds)
     if body.shellCommand is not None:
-        check_code(body.shellCommand, d.settings.max_code_bytes, "shellCommand")
+        check_code(body.shellCommand, d.settings.limits.max_code_bytes, "shellCommand")
         session = await _session(d, identifier)
         exe = await execute(request, session, shell.snippet(body.shellCommand), timeout, d.metrics)
         code, stdout, stderr = shell.outcome(exe)
@@ -214,7 +214,7 @@ async def executions(
         }
     if body.code is None:
         raise ApiError(400, "Missing required parameter: 'code' (or 'shellCommand').", param="code")
-    check_code(body.code, d.settings.max_code_bytes)
+    check_code(body.code, d.settings.limits.max_code_bytes)
     session = await _session(d, identifier)
     exe = await execute(request, session, body.code, timeout, d.metrics)
     result = await python_result(d, exe)
@@ -253,7 +253,7 @@ async def execution_status(execution_id: str, d: Deps = deps) -> None:
 
 async def _upload(request: Request, d: Deps, identifier: str, folder: str) -> SandboxFile:
     session = await _session(d, identifier)
-    up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
+    up = await receive_upload(request, d.manager.files, d.settings.limits.max_upload_bytes)
     try:
         name = (up.filename or "").strip()
         if not name:

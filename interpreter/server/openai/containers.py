@@ -141,7 +141,7 @@ def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
         "memory_limit": _short(rec.memory),
         "name": rec.name,
         "network_policy": {"type": "disabled"},
-        "runtime": (last.runtime if last else d.settings.runtime),  # lci extension
+        "runtime": (last.runtime if last else d.settings.sandbox.runtime),  # lci extension
     }
 
 
@@ -197,18 +197,18 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
             " have no network. Use {'type': 'disabled'}.",
             param="network_policy",
         )
-    if body.runtime not in (None, d.settings.runtime, "runsc"):
+    if body.runtime not in (None, d.settings.sandbox.runtime, "runsc"):
         raise ApiError(
             400,
-            f"runtime {body.runtime!r} is not allowed here: this service runs sandboxes under"
-            f" {d.settings.runtime!r} (LCI_RUNTIME), and a container may ask only for that or"
-            " for stronger isolation ('runsc').",
+            f"runtime {body.runtime!r} is not allowed here: this service runs sandboxes"
+            f" under {d.settings.sandbox.runtime!r} (LCI_RUNTIME), and a container may ask only"
+            " for that or for stronger isolation ('runsc').",
             param="runtime",
         )
     for fid in body.file_ids:
         d.manager.files.info(fid, d.tenant)  # 404 before anything starts
     minutes = body.expires_after.minutes if body.expires_after else 20
-    memory = _memory(body.memory_limit, d.settings.memory)
+    memory = _memory(body.memory_limit, d.settings.sandbox.memory)
     if d.manager.quotas is not None:  # clamped to the tenant's largest sandbox
         memory = d.manager.quotas.memory_for(d.tenant, memory)
     rec = ContainerRecord(
@@ -328,7 +328,7 @@ async def create_container_file(
         info = await d.manager.files.get(ref.file_id, d.tenant)
         placed = await session.put_file(info.filename, info.id)
         return _file_view(container_id, placed)
-    up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
+    up = await receive_upload(request, d.manager.files, d.settings.limits.max_upload_bytes)
     try:
         rel = sanitize_filename((up.filename or "").strip() or "upload")
         info = up.keep(
@@ -409,7 +409,7 @@ def execution_view(container_id: str, exe: Execution) -> dict[str, Any]:
 async def create_execution(
     container_id: str, body: ExecutionCreate, request: Request, d: Deps = deps
 ) -> dict[str, Any] | Response:
-    check_code(body.code, d.settings.max_code_bytes)
+    check_code(body.code, d.settings.limits.max_code_bytes)
     session = await _session(d, container_id)
     if body.stream:
 

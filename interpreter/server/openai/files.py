@@ -58,7 +58,7 @@ def file_object(info: FileInfo) -> dict[str, Any]:
     ),
 )
 async def create_file(request: Request, d: Deps = deps) -> dict[str, Any]:
-    up = await receive_upload(request, d.manager.files, d.settings.max_upload_bytes)
+    up = await receive_upload(request, d.manager.files, d.settings.limits.max_upload_bytes)
     try:
         purpose = up.fields.get("purpose", "").strip()
         if not purpose:
