@@ -1,8 +1,8 @@
 """The files of a thread's /mnt/data, each with a file ID: the one owner of that mapping.
 
 The sandboxed code can create, change and delete files at any time, so the catalog
-is the directory as it is now, matched against an index (``thread_files`` in the
-store) of the IDs it last had. A file whose size or mtime moved since it was indexed
+is the directory as it is now, matched against an index (``Index``: the
+``thread_files`` rows) of the IDs it last had. A file whose size or mtime moved since it was indexed
 is stored again and gets a new ID. Uploads are placed here (``put``), and what an
 execution produced is found and stored here (``collect``).
 
@@ -28,7 +28,7 @@ from .results import FileInfo, ProducedFile
 from .store import Store
 from .workspace import MOUNT, FileStat, Scan, Workspace, sanitize_filename
 
-__all__ = ["Catalog", "SandboxFile"]
+__all__ = ["Catalog", "Index", "IndexEntry", "SandboxFile"]
 
 USER, ASSISTANT = "user", "assistant"
 SLACK = 65536  # what a file may hold beyond its allocated blocks (a small tail)
@@ -53,6 +53,74 @@ class SandboxFile:
         return asdict(self) | {"full_path": self.full_path}
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    file_id: str
+    size: int | None
+    mtime_ns: int | None
+    source: str
+
+
+class Index:
+    """The ``thread_files`` rows: which file ID each path of a thread's /mnt/data had."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def attach(
+        self,
+        owner: str,
+        thread_id: str,
+        path: str,
+        file_id: str,
+        *,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+        source: str = "user",
+    ) -> None:
+        """Record that ``path`` in the thread's /mnt/data holds ``file_id`` (``source``:
+        ``user`` placed it, ``assistant`` code made it); size and mtime tell later
+        listings whether the file changed since."""
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO thread_files"
+                " (owner, thread_id, path, file_id, size, mtime_ns, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (owner, thread_id, path, file_id, size, mtime_ns, source),
+            )
+
+    def detach(self, owner: str, thread_id: str, path: str) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ? AND path = ?",
+                (owner, thread_id, path),
+            )
+
+    def forget(self, owner: str, thread_id: str) -> None:
+        """The thread's /mnt/data starts empty next time (stored files stay in the store)."""
+        with self.store.transaction() as db:
+            db.execute(
+                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ?", (owner, thread_id)
+            )
+
+    def entries(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
+        """Every known file of the thread's /mnt data, by relative path."""
+        rows = self.store.query(
+            "SELECT path, file_id, size, mtime_ns, source FROM thread_files"
+            " WHERE owner = ? AND thread_id = ? ORDER BY path",
+            (owner, thread_id),
+        )
+        return {r[0]: IndexEntry(r[1], r[2], r[3], r[4]) for r in rows}
+
+    def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
+        rows = self.store.query(
+            "SELECT path, file_id FROM thread_files"
+            " WHERE owner = ? AND thread_id = ? ORDER BY path",
+            (owner, thread_id),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
 class Catalog:
     def __init__(
         self,
@@ -65,13 +133,14 @@ class Catalog:
         max_total_bytes: int = 0,
     ) -> None:
         self.store, self.files, self.workspace = store, files, workspace
+        self.index = Index(store)
         self.owner, self.thread_id = owner, thread_id
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes or 1 << 62  # the disk: 0 for uncapped
 
     def list(self) -> list[SandboxFile]:
         """Every regular file, sorted by path. Without a live workspace, the last known."""
-        index = self.store.thread_index(self.owner, self.thread_id)
+        index = self.index.entries(self.owner, self.thread_id)
         if self.workspace is None:
             out = [self._known(rel, e.file_id, e.source, e.mtime_ns) for rel, e in index.items()]
             return [f for f in out if f is not None]
@@ -94,7 +163,7 @@ class Catalog:
                     )
                 )
         for gone in index.keys() - {f.path for f in found}:
-            self.store.detach(self.owner, self.thread_id, gone)
+            self.index.detach(self.owner, self.thread_id, gone)
         return found
 
     def scan(self) -> Scan:
@@ -136,7 +205,7 @@ class Catalog:
         assert self.workspace is not None, "placing files needs a live session"
         self.workspace.place(rel, self.files.blob_path(info.sha256))
         st = self.workspace.stat(rel)
-        self.store.attach(
+        self.index.attach(
             self.owner,
             self.thread_id,
             rel,
@@ -152,15 +221,15 @@ class Catalog:
     def remove(self, name: str) -> None:
         rel = sanitize_filename(name)
         present = self.workspace.remove(rel) if self.workspace is not None else False
-        known = rel in self.store.thread_index(self.owner, self.thread_id)
-        self.store.detach(self.owner, self.thread_id, rel)
+        known = rel in self.index.entries(self.owner, self.thread_id)
+        self.index.detach(self.owner, self.thread_id, rel)
         if not (present or known):
             raise NoSuchFile(f"{MOUNT}/{rel}")
 
     # -- helpers ------------------------------------------------------------------
 
     def _index(self, rel: str, st: FileStat, info: FileInfo, source: str) -> None:
-        self.store.attach(
+        self.index.attach(
             self.owner, self.thread_id, rel, info.id, size=info.bytes, mtime_ns=st.mtime_ns,
             source=source,
         )  # fmt: skip

@@ -47,7 +47,10 @@ def parse_bytes(value: str | int, name: str = "size") -> int:
     return size
 
 
-def format_bytes(n: int) -> str:
+def format_bytes(n: int | None, none: str = "-") -> str:
+    """``512 MiB``, ``1.5 GiB``: the one byte formatter (``none`` for an unknown size)."""
+    if n is None:
+        return none
     for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= size:
             value = n / size

@@ -1,7 +1,10 @@
-"""SQLite metadata under LCI_HOME: files, sessions, thread attachments.
+"""SQLite metadata under LCI_HOME: the database, its files and sessions tables.
 
 One small synchronous class; each call is one short statement (WAL, so readers in
 other processes never wait for a writer). Contents of files live on disk (files.py).
+The schema of every core table is here; the rows of ``thread_files`` are the
+catalogue's (``catalog.py``), those of ``thread_settings`` and ``containers`` the
+threads' (``threads.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from .errors import ConfigError
 from .results import FileInfo, SessionState
 
-__all__ = ["ContainerRecord", "IndexEntry", "SessionRecord", "Store"]
+__all__ = ["SessionRecord", "Store"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -133,25 +136,6 @@ class SessionRecord:
         return self.last_activity + self.idle_timeout
 
 
-@dataclass(frozen=True)
-class IndexEntry:
-    file_id: str
-    size: int | None
-    mtime_ns: int | None
-    source: str
-
-
-@dataclass(frozen=True)
-class ContainerRecord:
-    id: str
-    owner: str
-    name: str
-    created_at: float
-    idle_timeout: float
-    memory: int
-    deleted_at: float | None = None
-
-
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -243,61 +227,6 @@ class Store:
             others = db.execute("SELECT 1 FROM files WHERE sha256 = ?", (row[0],)).fetchone()
         return None if others else str(row[0])
 
-    # -- thread attachments ---------------------------------------------------------
-
-    def attach(
-        self,
-        owner: str,
-        thread_id: str,
-        path: str,
-        file_id: str,
-        *,
-        size: int | None = None,
-        mtime_ns: int | None = None,
-        source: str = "user",
-    ) -> None:
-        """Record that ``path`` in the thread's /mnt/data holds ``file_id`` (``source``:
-        ``user`` placed it, ``assistant`` code made it); size and mtime tell later
-        listings whether the file changed since."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO thread_files"
-                " (owner, thread_id, path, file_id, size, mtime_ns, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (owner, thread_id, path, file_id, size, mtime_ns, source),
-            )
-
-    def detach(self, owner: str, thread_id: str, path: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ? AND path = ?",
-                (owner, thread_id, path),
-            )
-
-    def forget_files(self, owner: str, thread_id: str) -> None:
-        """The thread's /mnt/data starts empty next time (stored files stay in the store)."""
-        with self.transaction() as db:
-            db.execute(
-                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ?", (owner, thread_id)
-            )
-
-    def thread_index(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
-        """Every known file of the thread's /mnt data, by relative path."""
-        rows = self.query(
-            "SELECT path, file_id, size, mtime_ns, source FROM thread_files"
-            " WHERE owner = ? AND thread_id = ? ORDER BY path",
-            (owner, thread_id),
-        )
-        return {r[0]: IndexEntry(r[1], r[2], r[3], r[4]) for r in rows}
-
-    def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
-        rows = self.query(
-            "SELECT path, file_id FROM thread_files"
-            " WHERE owner = ? AND thread_id = ? ORDER BY path",
-            (owner, thread_id),
-        )
-        return [(r[0], r[1]) for r in rows]
-
     # -- sessions -----------------------------------------------------------------
 
     def add_session(self, rec: SessionRecord, uids: tuple[int, int] | None = None) -> None:
@@ -377,65 +306,6 @@ class Store:
             (owner,),
         )
         return [r[0] for r in rows]
-
-    # -- what was asked for a thread's sandboxes ----------------------------------------
-
-    def set_thread_settings(self, owner: str, thread_id: str, **values: Any) -> None:
-        """Remember what was asked for this thread (None: keep what was asked before)."""
-        given = {k: v for k, v in values.items() if v is not None}
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO thread_settings (owner, thread_id) VALUES (?, ?)",
-                (owner, thread_id),
-            )
-            for column, value in given.items():  # column names are ours, never a caller's
-                assert column in ("memory", "idle_timeout", "runtime")
-                db.execute(
-                    f"UPDATE thread_settings SET {column} = ? WHERE owner = ? AND thread_id = ?",
-                    (value, owner, thread_id),
-                )
-
-    def thread_settings(self, owner: str, thread_id: str) -> dict[str, Any]:
-        rows = self.query(
-            "SELECT memory, idle_timeout, runtime FROM thread_settings"
-            " WHERE owner = ? AND thread_id = ?",
-            (owner, thread_id),
-        )
-        return {k: v for k, v in dict(rows[0]).items() if v is not None} if rows else {}
-
-    # -- containers (the OpenAI face's name for a thread with settings) ---------------
-
-    def add_container(self, rec: ContainerRecord) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO containers (id, owner, name, created_at, idle_timeout, memory)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (rec.id, rec.owner, rec.name, rec.created_at, rec.idle_timeout, rec.memory),
-            )
-
-    def get_container(self, container_id: str, owner: str) -> ContainerRecord | None:
-        rows = self.query(
-            "SELECT * FROM containers WHERE id = ? AND owner = ? AND deleted_at IS NULL",
-            (container_id, owner),
-        )
-        return ContainerRecord(**dict(rows[0])) if rows else None
-
-    def list_containers(self, owner: str) -> list[ContainerRecord]:
-        rows = self.query(
-            "SELECT * FROM containers WHERE owner = ? AND deleted_at IS NULL"
-            " ORDER BY created_at, id",
-            (owner,),
-        )
-        return [ContainerRecord(**dict(r)) for r in rows]
-
-    def delete_container(self, container_id: str, owner: str) -> bool:
-        with self.transaction() as db:
-            cur = db.execute(
-                "UPDATE containers SET deleted_at = ? WHERE id = ? AND owner = ?"
-                " AND deleted_at IS NULL",
-                (time.time(), container_id, owner),
-            )
-        return cur.rowcount > 0
 
     def end_session(self, session_id: str, state: SessionState, reason: str) -> bool:
         """Mark a live session ended; False when it had already ended (another process won)."""

@@ -171,10 +171,7 @@ class Assistants:
             await self.cancel_run(thread_id, active, owner=owner)
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
-        live = self.manager.store.live_session_for(owner, thread_id)
-        if live is not None:
-            await self.manager.stop(live.id, reason="thread deleted")
-        self.manager.store.forget_files(owner, thread_id)
+        await self.manager.forget(owner, thread_id, reason="thread deleted")
         self.store.delete_thread(thread_id, owner)
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..config import format_bytes
+
 __all__ = [
     "SESSION_HEADER",
     "ago",
@@ -23,7 +25,6 @@ __all__ = [
     "safe",
     "session_details",
     "session_rows",
-    "size",
     "table",
 ]
 
@@ -81,17 +82,6 @@ def ago(seconds: float | None) -> str:
     return f"{s}s"
 
 
-def size(n: int | None, none: str = "-") -> str:
-    if n is None:
-        return none
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def session_rows(views: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     return [
         (
@@ -101,7 +91,7 @@ def session_rows(views: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
             ago(v["age_s"]),
             ago(v["idle_s"]),
             ago(v["expires_in_s"]),
-            size(v["memory_bytes"]).replace(" ", ""),
+            format_bytes(v["memory_bytes"]).replace(" ", ""),
             "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}%",
             str(v["executions"]),
             str(v["files"]),
@@ -122,7 +112,7 @@ def session_details(v: Mapping[str, Any]) -> str:
         ("idle for", ago(v["idle_s"])),
         ("expires in", ago(v["expires_in_s"])),
         ("ended", stamp(v["ended_at"]) if v.get("ended_at") else "-"),
-        ("memory now", size(v["memory_bytes"])),
+        ("memory now", format_bytes(v["memory_bytes"])),
         ("cpu now", "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}% of one core"),
         ("executions", str(v["executions"])),
         ("files", f"{v['files']} in /mnt/data"),
@@ -134,7 +124,7 @@ def session_details(v: Mapping[str, Any]) -> str:
 
 def limits(v: Mapping[str, Any]) -> str:
     return (
-        f"memory {size(v['memory_limit'])}, {v['cpus']:g} CPUs, {v['pids_limit']} pids,"
+        f"memory {format_bytes(v['memory_limit'])}, {v['cpus']:g} CPUs, {v['pids_limit']} pids,"
         f" network {v['network']}, idle timeout {ago(v['idle_timeout'])}"
     )
 

@@ -18,11 +18,12 @@ from nbformat import NotebookNode
 
 from ..config import Settings
 from ..errors import NoSuchFile, NoSuchSession
+from ..executor import OutputCallback
 from ..history import RUNNING
 from ..manager import SessionManager
 from ..results import Execution
-from ..session import OutputCallback
 from ..store import SessionRecord
+from ..workspace import MOUNT
 from .notebook import build_notebook
 
 __all__ = ["Inspector", "SessionView"]
@@ -66,7 +67,7 @@ class Inspector:
 
     async def sessions(self, tenant: str | None = None, *, all: bool = False) -> list[SessionView]:
         """Live sessions (``all``: ended ones too), newest first."""
-        records = self.manager.store.list_sessions(owner=tenant, live_only=not all)
+        records = self.manager.records(owner=tenant, live_only=not all)
         records.reverse()
         return await self._views(records)
 
@@ -79,6 +80,16 @@ class Inspector:
         """The session's executions, oldest first (``last``: the newest N only)."""
         self._record(session_id, tenant)
         return self.manager.history.entries(session_id=session_id, last=last)
+
+    async def files(self, session_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The files its thread's /mnt/data last held, by path: ``{path, file_id, bytes}``
+        (as last indexed; no sandbox is asked)."""
+        rec = self._record(session_id, tenant)
+        placed = self.manager.placed(rec.owner, rec.thread_id)
+        return [
+            {"path": f"{MOUNT}/{path}", "file_id": e.file_id, "bytes": e.size}
+            for path, e in sorted(placed.items())
+        ]
 
     async def notebook(self, session_id: str, tenant: str | None = None) -> NotebookNode:
         rec = self._record(session_id, tenant)
@@ -111,8 +122,8 @@ class Inspector:
                 done.add(entry["id"])  # not replayed; a running one is followed
         since = 0.0
         while True:
-            current = self.manager.store.get_session(rec.id)
-            ended = current is None or not current.state.live
+            current = self.manager.record(rec.id)
+            ended = self.manager.ended(rec.id) is not None
             for entry in history.entries(session_id=rec.id, since=since):
                 if entry["id"] in done:
                     continue
@@ -191,7 +202,7 @@ class Inspector:
     # -- helpers ----------------------------------------------------------------------
 
     def _record(self, session_id: str, tenant: str | None, live: bool = False) -> SessionRecord:
-        rec = self.manager.store.get_session(session_id)
+        rec = self.manager.record(session_id)
         if rec is None or (tenant is not None and rec.owner != tenant):
             raise NoSuchSession(session_id)
         if live and not rec.state.live:
@@ -210,7 +221,7 @@ class Inspector:
         ]
 
     def _files(self, rec: SessionRecord) -> int:
-        return len(self.manager.store.thread_index(rec.owner, rec.thread_id))
+        return len(self.manager.placed(rec.owner, rec.thread_id))
 
 
 def _view(

@@ -18,8 +18,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..errors import InterpreterError, NoSuchFile, NoSuchSession, SessionError
+from ..executor import OutputCallback
 from ..results import ErrorInfo, Execution, ExecutionStatus, ProducedFile
-from ..session import OutputCallback
 from .local import SessionView
 
 __all__ = [

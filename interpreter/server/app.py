@@ -52,7 +52,7 @@ def create_app(
     settings = manager.settings if manager is not None else (settings or Settings.from_env())
     ring = keys or load_keys(settings)
     metrics = Metrics(ring.tenants)
-    mcp = create_mcp(lambda: app.state.manager, observe=metrics.observe)
+    mcp = create_mcp(lambda: app.state.manager)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +114,7 @@ def create_app(
         except Exception as exc:
             checks["engine"] = f"error: {exc}"
         try:
-            await anyio.to_thread.run_sync(m.store.ping)
+            await anyio.to_thread.run_sync(m.ping)
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"error: {exc}"

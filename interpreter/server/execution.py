@@ -14,18 +14,27 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from ..errors import InterpreterError
 from ..results import Execution
 from ..session import Session
-from .metrics import Metrics
-from .problems import ApiError
+from .problems import ApiError, error_event
 
-__all__ = ["EVENT", "ClientGone", "check_code", "execute", "stream"]
+__all__ = ["EVENT", "ClientGone", "ExecutionCreate", "check_code", "execute", "stream"]
 
 EVENT = {"stdout": "stdout", "stderr": "stderr", "result": "result", "error": "traceback"}
+
+
+class ExecutionCreate(BaseModel):
+    """The body of an execution request (the lci and the containers faces)."""
+
+    model_config = ConfigDict(strict=True)
+    code: str
+    timeout: float | None = Field(None, gt=0, le=86400)
+    stream: bool = False
 
 
 class ClientGone(Exception):
@@ -44,7 +53,7 @@ def check_code(code: str, limit: int, param: str = "code") -> None:
 
 
 async def execute(
-    request: Request, session: Session, code: str, timeout: float | None, metrics: Metrics
+    request: Request, session: Session, code: str, timeout: float | None
 ) -> Execution:
     """Run ``code``; if the client disconnects first, cancel it (which interrupts the
     kernel) and raise ClientGone."""
@@ -69,7 +78,6 @@ async def execute(
         raise ClientGone from None
     finally:
         watcher.cancel()
-    metrics.observe(exe, session.owner)
     return exe
 
 
@@ -117,9 +125,7 @@ def stream(
     session: Session,
     code: str,
     timeout: float | None,
-    metrics: Metrics,
     render: Callable[[Execution], dict[str, Any]],
-    render_error: Callable[[InterpreterError], dict[str, Any]],
 ) -> StreamingResponse:
     """SSE of one execution. A quota refusal comes before the stream starts (a 429), and
     a client that reads slower than the code prints gets a marker for what it missed
@@ -138,9 +144,8 @@ def stream(
             try:
                 exe = task.result()
             except InterpreterError as exc:
-                yield _sse("error", render_error(exc))
+                yield _sse("error", error_event(exc))
                 return
-            metrics.observe(exe, session.owner)
             yield _sse("execution", render(exe))
         finally:
             if not task.done():  # the client went away: cancelling interrupts the code

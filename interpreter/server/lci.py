@@ -15,13 +15,11 @@ from typing import Any
 import nbformat
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InterpreterError
 from ..inspection.local import Inspector, SessionView
 from ..session import Session
 from .common import Deps, deps
-from .execution import EVENT, check_code, execute, stream
+from .execution import EVENT, ExecutionCreate, check_code, execute, stream
 from .openapi import NEW_WORK, answers, sse
 from .problems import ApiError
 from .schemas import HistoryList, LciExecution, LciSession, LciSessionAction, SessionList
@@ -42,13 +40,6 @@ FOLLOW_EVENTS = sse(
     " runs, ended ({'session'}) last",
 )
 KEEPALIVE = 1.0  # seconds between SSE comments while nothing happens
-
-
-class ExecutionCreate(BaseModel):
-    model_config = ConfigDict(strict=True)
-    code: str
-    timeout: float | None = Field(None, gt=0, le=86400)
-    stream: bool = False
 
 
 def _inspector(request: Request) -> Inspector:
@@ -189,19 +180,13 @@ async def create_execution(
     await _live(request, d, session_id)
     session: Session = await d.manager.get(session_id)
     if body.stream:
-
-        def render_error(exc: InterpreterError) -> dict[str, Any]:
-            return {"error": {"message": str(exc), "type": type(exc).__name__, "code": None}}
-
         return stream(
             session,
             body.code,
             body.timeout,
-            d.metrics,
             lambda exe: {"object": "lci.execution", **exe.to_dict()},
-            render_error,
         )
-    exe = await execute(request, session, body.code, body.timeout, d.metrics)
+    exe = await execute(request, session, body.code, body.timeout)
     return JSONResponse({"object": "lci.execution", **exe.to_dict()})
 
 

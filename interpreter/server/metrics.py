@@ -1,5 +1,5 @@
 """Prometheus metrics of one service: its own registry, fed by the manager's events
-and by every execution the service runs.
+(every execution from any face, sandbox starts, sessions ended); no face counts.
 
 Every series carries a ``tenant`` label (``""`` for the local owner: the library and
 the CLI on the same ``LCI_HOME``). ``render(tenant)`` shows one tenant only its own
@@ -17,12 +17,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..manager import SessionManager
-from ..results import Execution
+from ..results import Execution, ExecutionStatus
 
 __all__ = ["Metrics"]
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-STATUSES = ("ok", "error", "timeout", "died")
+STATUSES = tuple(s.value for s in ExecutionStatus)
 
 
 class _LiveSessions(Collector):
@@ -36,7 +36,7 @@ class _LiveSessions(Collector):
             "lci_live_sessions", "Sessions whose sandbox is running", labels=["tenant"]
         )
         if self.manager is not None:
-            live = Tally(rec.owner for rec in self.manager.store.list_sessions(live_only=True))
+            live = Tally(rec.owner for rec in self.manager.records(live_only=True))
             for tenant, n in sorted(live.items()):
                 family.add_metric([tenant], n)
         yield family
@@ -89,20 +89,17 @@ class Metrics:
         manager.listeners.append(self._on_event)
 
     def _on_event(self, event: str, fields: dict[str, Any]) -> None:
-        if event == "sandbox_started":
-            self.starts.labels(str(fields.get("owner", ""))).inc()
+        tenant = str(fields.get("owner", ""))
+        if event == "execution":
+            self._observe(fields["execution"], tenant)
+        elif event == "sandbox_started":
+            self.starts.labels(tenant).inc()
         elif event == "session_ended":
-            tenant = self._owner_of(str(fields.get("session_id", "")))
             self.ended.labels(tenant, str(fields.get("state"))).inc()
             if fields.get("reaped"):
                 self.reaped.labels(tenant).inc()
 
-    def _owner_of(self, session_id: str) -> str:
-        manager = self._live.manager
-        rec = manager.store.get_session(session_id) if manager is not None else None
-        return rec.owner if rec is not None else ""
-
-    def observe(self, exe: Execution, tenant: str) -> None:
+    def _observe(self, exe: Execution, tenant: str) -> None:
         self.executions.labels(tenant, exe.status.value).inc()
         self.duration.labels(tenant).observe(exe.duration_ms / 1000)
 

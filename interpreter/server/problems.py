@@ -25,6 +25,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from ..errors import (
+    AssistantsError,
     BackendError,
     ConfigError,
     FileTooLarge,
@@ -32,7 +33,9 @@ from ..errors import (
     InterpreterError,
     InvalidCode,
     InvalidFilename,
+    InvalidRequest,
     NoSuchFile,
+    NoSuchObject,
     NoSuchSession,
     QuotaExceeded,
     SessionClosed,
@@ -46,28 +49,35 @@ __all__ = [
     "AzureError",
     "OpenAIError",
     "allowed_methods",
+    "error_event",
     "install",
     "refuse",
+    "status_of",
     "throttled",
 ]
 
 log = logging.getLogger("lci.server")
 
-# most specific first: (exception class, HTTP status, Azure-style code)
-TABLE: list[tuple[type[InterpreterError], int, str]] = [
-    (NoSuchFile, 404, "FileNotFound"),
-    (NoSuchSession, 404, "SessionNotFound"),
-    (InvalidFilename, 400, "InvalidFileName"),
-    (InvalidCode, 400, "InvalidCode"),
-    (FileTooLarge, 413, "RequestEntityTooLarge"),
-    (QuotaExceeded, 429, "QuotaExceeded"),
-    (StorageFull, 507, "InsufficientStorage"),
-    (HostBusy, 503, "ServiceUnavailable"),
-    (SessionClosed, 409, "SessionClosed"),
-    (SessionError, 503, "SessionUnavailable"),
-    (BackendError, 503, "ServiceUnavailable"),
-    (ConfigError, 500, "InternalServerError"),
-    (InterpreterError, 500, "InternalServerError"),
+NAME = "<the exception's class name>"
+# every exception -> status, most specific first: (exception class, HTTP status,
+# Azure-style code, OpenAI code: NAME for the class's name, None for none)
+TABLE: list[tuple[type[InterpreterError], int, str, str | None]] = [
+    (NoSuchFile, 404, "FileNotFound", NAME),
+    (NoSuchSession, 404, "SessionNotFound", NAME),
+    (NoSuchObject, 404, "NotFound", None),  # the Assistants objects, as OpenAI answers
+    (InvalidFilename, 400, "InvalidFileName", NAME),
+    (InvalidCode, 400, "InvalidCode", NAME),
+    (InvalidRequest, 400, "BadRequest", None),
+    (FileTooLarge, 413, "RequestEntityTooLarge", NAME),
+    (QuotaExceeded, 429, "QuotaExceeded", "quota_exceeded"),
+    (StorageFull, 507, "InsufficientStorage", NAME),
+    (HostBusy, 503, "ServiceUnavailable", NAME),
+    (SessionClosed, 409, "SessionClosed", NAME),
+    (SessionError, 503, "SessionUnavailable", NAME),
+    (BackendError, 503, "ServiceUnavailable", NAME),
+    (AssistantsError, 500, "InternalServerError", None),
+    (ConfigError, 500, "InternalServerError", NAME),
+    (InterpreterError, 500, "InternalServerError", NAME),
 ]
 AZURE_CODES = {
     400: "BadRequest",
@@ -195,16 +205,28 @@ def allowed_methods(app: Starlette, scope: Scope) -> str:
     return ", ".join(allowed)
 
 
-def _status_of(exc: InterpreterError) -> tuple[int, str]:
-    for cls, status, code in TABLE:
+def status_of(exc: InterpreterError) -> tuple[int, str, str | None]:
+    """(HTTP status, Azure code, OpenAI code) of a core exception: the one table."""
+    for cls, status, azure, openai in TABLE:
         if isinstance(exc, cls):
-            return status, code
-    return 500, "InternalServerError"
+            return status, azure, type(exc).__name__ if openai is NAME else openai
+    return 500, "InternalServerError", type(exc).__name__
 
 
-def quota_param(exc: InterpreterError) -> str | None:
-    """For a quota refusal, the quota's name (OpenAI's ``param``)."""
-    return exc.quota if isinstance(exc, QuotaExceeded) else None
+def param_of(exc: InterpreterError) -> str | None:
+    """OpenAI's ``param``: the parameter at fault, or for a quota refusal its name."""
+    if isinstance(exc, QuotaExceeded):
+        return exc.quota
+    param = getattr(exc, "param", None)
+    return param if isinstance(param, str) else None
+
+
+def error_event(exc: InterpreterError) -> dict[str, Any]:
+    """The ``error`` event of a stream that failed after it started (the status has been
+    sent): the OpenAI error body, whichever face streams."""
+    status, _, code = status_of(exc)
+    kind = OPENAI_TYPES.get(status, "invalid_request_error")
+    return {"error": {"message": str(exc), "type": kind, "param": param_of(exc), "code": code}}
 
 
 def retry_after(exc: InterpreterError) -> int | None:
@@ -240,13 +262,11 @@ def install(app: FastAPI, allow: Callable[[Starlette, Scope], str] = allowed_met
 
     @app.exception_handler(InterpreterError)
     async def core_error(request: Request, exc: InterpreterError) -> Response:
-        status, code = _status_of(exc)
+        status, azure, openai = status_of(exc)
         if status >= 500:
             log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-        openai_code = type(exc).__name__ if is_openai(request.url.path) else code
-        if isinstance(exc, QuotaExceeded) and is_openai(request.url.path):
-            openai_code = "quota_exceeded"
-        response = render(request.url.path, status, str(exc), openai_code, quota_param(exc))
+        code = openai if is_openai(request.url.path) else azure
+        response = render(request.url.path, status, str(exc), code, param_of(exc))
         retry = retry_after(exc)
         if retry is not None:
             response.headers["Retry-After"] = str(retry)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from interpreter import display
+from interpreter.cli import display
+from interpreter.config import format_bytes
 
 VIEW = {
     "id": "sess_1",
@@ -50,19 +51,20 @@ ENTRY = {
 
 def test_durations_and_sizes() -> None:
     assert [display.ago(s) for s in (None, 5.9, 65, 3725)] == ["-", "5s", "1m05s", "1h02m"]
-    assert display.size(83_886_080) == "80.0 MiB" and display.size(None) == "-"
-    assert display.size(512) == "512 B"
+    # one byte formatter for every face (config.format_bytes)
+    assert format_bytes(83_886_080) == "80 MiB" and format_bytes(None) == "-"
+    assert format_bytes(512) == "512 B" and format_bytes(1536) == "1.5 KiB"
 
 
 def test_session_row_and_details() -> None:
     row = display.session_rows([VIEW])[0]
-    assert row == ("t1", "sess_1", "idle", "1h02m", "1m05s", "-", "80.0MiB", "12.3%", "4", "2", "-")
+    assert row == ("t1", "sess_1", "idle", "1h02m", "1m05s", "-", "80MiB", "12.3%", "4", "2", "-")
     lines = display.table(display.SESSION_HEADER, [row]).splitlines()
     assert (
         lines[0].split()[:3] == ["THREAD", "SESSION", "STATE"] and lines[1].split()[1] == "sess_1"
     )
     text = display.session_details(VIEW)
-    assert "limits:      memory 1.0 GiB, 1 CPUs, 256 pids, network none" in text
+    assert "limits:      memory 1 GiB, 1 CPUs, 256 pids, network none" in text
     assert "container:   abc" in text
 
 

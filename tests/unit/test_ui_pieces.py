@@ -115,4 +115,4 @@ def test_short_durations_and_sizes() -> None:
         "2m 05s",
         "2h 01m",
     ]
-    assert [size(x) for x in (None, 12, 2048, 3 * 1024**3)] == ["—", "12 B", "2.0 KiB", "3.0 GiB"]
+    assert [size(x) for x in (None, 12, 2048, 3 * 1024**3)] == ["—", "12 B", "2 KiB", "3 GiB"]

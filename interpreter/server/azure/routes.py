@@ -112,8 +112,9 @@ class ExecutionRequest(BaseModel):
 async def _session(d: Deps, identifier: str) -> Session:
     if any(ord(c) < 32 for c in identifier):
         raise ApiError(400, "The identifier contains control characters.", param="identifier")
-    container = d.manager.store.get_container(identifier, d.tenant)
-    if container is not None:  # an OpenAI-face container: it keeps its settings and expiry
+    if (
+        d.manager.threads.container(d.tenant, identifier) is not None
+    ):  # an OpenAI-face container: it keeps its settings and expiry
         session = await d.manager.find(identifier, owner=d.tenant)
         if session is None:
             raise ApiError(
@@ -165,7 +166,7 @@ async def code_execute(
     props = body.properties
     check_code(props.code, d.settings.limits.max_code_bytes, "properties.code")
     session = await _session(d, identifier)
-    exe = await execute(request, session, props.code, _timeout(props.timeoutInSeconds), d.metrics)
+    exe = await execute(request, session, props.code, _timeout(props.timeoutInSeconds))
     result = await python_result(d, exe)
     return JSONResponse(
         {
@@ -199,7 +200,7 @@ async def executions(
     if body.shellCommand is not None:
         check_code(body.shellCommand, d.settings.limits.max_code_bytes, "shellCommand")
         session = await _session(d, identifier)
-        exe = await execute(request, session, shell.snippet(body.shellCommand), timeout, d.metrics)
+        exe = await execute(request, session, shell.snippet(body.shellCommand), timeout)
         code, stdout, stderr = shell.outcome(exe)
         return {
             "id": exe.id,
@@ -216,7 +217,7 @@ async def executions(
         raise ApiError(400, "Missing required parameter: 'code' (or 'shellCommand').", param="code")
     check_code(body.code, d.settings.limits.max_code_bytes)
     session = await _session(d, identifier)
-    exe = await execute(request, session, body.code, timeout, d.metrics)
+    exe = await execute(request, session, body.code, timeout)
     result = await python_result(d, exe)
     response.headers["operation-id"] = exe.id
     return {
@@ -403,7 +404,7 @@ async def file_delete(name: str = Name, identifier: str = Identifier, d: Deps = 
     responses=answers(AzureSession, 404),
 )
 async def session_get(identifier: str = Identifier, d: Deps = deps) -> dict[str, Any]:
-    rec = d.manager.store.live_session_for(d.tenant, identifier)
+    rec = d.manager.live_record(d.tenant, identifier)
     if rec is None:
         raise ApiError(404, f"No live session {identifier!r}.", "SessionNotFound")
     return {
@@ -423,11 +424,10 @@ async def session_get(identifier: str = Identifier, d: Deps = deps) -> dict[str,
     responses=answers(None, 404, 503),
 )
 async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Response:
-    rec = d.manager.store.live_session_for(d.tenant, identifier)
-    if rec is None:
+    if d.manager.live_record(d.tenant, identifier) is None:
         raise ApiError(404, f"No live session {identifier!r}.", "SessionNotFound")
-    await d.manager.stop(rec.id, reason="deleted through the API")
-    d.manager.store.forget_files(d.tenant, identifier)  # the identifier names a new, empty one
+    # the identifier names a new, empty session next time
+    await d.manager.forget(d.tenant, identifier, reason="deleted through the API")
     return Response(status_code=204)
 
 
@@ -439,7 +439,7 @@ async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Respon
 )
 async def list_sessions(d: Deps = deps) -> dict[str, Any]:
     sessions = []
-    for rec in d.manager.store.list_sessions(owner=d.tenant, live_only=True):
+    for rec in d.manager.records(owner=d.tenant):
         sessions.append(
             {
                 "identifier": rec.thread_id,

@@ -15,13 +15,11 @@ from pydantic import Field
 from ..openapi import answers
 from ..pages import After, Before, Limit
 from ..schemas import Assistant, Deleted, Page
-from .beta import TOOLS, Beta, BetaRoute, Body, Order, beta, lifespan, listing
+from .beta import TOOLS, Beta, Body, Order, beta, lifespan, listing
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/v1", tags=["OpenAI assistants"], route_class=BetaRoute, lifespan=lifespan
-)
+router = APIRouter(prefix="/v1", tags=["OpenAI assistants"], lifespan=lifespan)
 
 
 class AssistantCreate(Body):

@@ -1,6 +1,5 @@
 """What the Assistants routers (assistants.py, threads.py, runs.py) share.
 
-- ``BetaRoute``: the Assistants errors become OpenAI error bodies (one table);
 - ``beta``: the per-request dependency (the ``Assistants`` core and the tenant);
 - ``lifespan``: one ``Assistants`` per app, closed (its runs stopped) at shutdown;
 - ``listing``: cursor pages over objects kept in creation order;
@@ -12,20 +11,16 @@ Clients send ``OpenAI-Beta: assistants=v2``; it is accepted and not required.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
-from starlette.responses import Response
 
 from ...assistants.api import Assistants
-from ...errors import AssistantsError, InvalidRequest, NoSuchObject
 from ..pages import page
-from ..problems import ApiError
 
 __all__ = [
     "CONTENT",
@@ -33,7 +28,6 @@ __all__ = [
     "TOOLS",
     "TOOL_CHOICE",
     "Beta",
-    "BetaRoute",
     "Body",
     "Order",
     "beta",
@@ -41,12 +35,6 @@ __all__ = [
     "listing",
 ]
 
-# most specific first: (exception class, HTTP status)
-TABLE: list[tuple[type[AssistantsError], int]] = [
-    (NoSuchObject, 404),
-    (InvalidRequest, 400),
-    (AssistantsError, 500),
-]
 Order = Literal["asc", "desc"]
 
 
@@ -116,24 +104,6 @@ class Body(BaseModel):
     ones must have their JSON type (no ``"1"`` for a number, no ``false`` for 0)."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-
-
-class BetaRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except AssistantsError as exc:
-                raise _api_error(exc) from None
-
-        return route
-
-
-def _api_error(exc: AssistantsError) -> ApiError:
-    status = next(code for cls, code in TABLE if isinstance(exc, cls))
-    return ApiError(status, str(exc), None, getattr(exc, "param", None))
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...catalog import SandboxFile
 from ...config import format_bytes, parse_bytes
-from ...errors import ConfigError, InterpreterError
-from ...results import Execution, SessionState
+from ...errors import ConfigError
+from ...results import Execution
 from ...session import Session
-from ...store import ContainerRecord
+from ...threads import ContainerRecord, ThreadState
 from ...workspace import sanitize_filename
 from ..common import Deps, WholeNumber, blob_response, deps
-from ..execution import EVENT, check_code, execute, stream
+from ..execution import EVENT, ExecutionCreate, check_code, execute, stream
 from ..openapi import NEW_WORK, answers, binary, multipart, sse
 from ..pages import After, Limit, page
 from ..problems import ApiError
@@ -38,6 +38,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/containers", tags=["OpenAI containers"])
 NOT_FOUND = "No container {!r}."
+LIVE, RESUMABLE = ThreadState.LIVE, ThreadState.RESUMABLE
 
 
 class ExpiresAfter(BaseModel):
@@ -77,13 +78,6 @@ class ContainerCreate(BaseModel):
         if value is not None and not re.fullmatch(MEMORY, value):
             raise ValueError(f"use 1g, 4g, 16g or 64g (or NNNm from 128m), not {value!r}")
         return value
-
-
-class ExecutionCreate(BaseModel):
-    model_config = ConfigDict(strict=True)
-    code: str
-    timeout: float | None = Field(None, gt=0, le=86400)
-    stream: bool = False
 
 
 class FileRef(BaseModel):
@@ -129,13 +123,13 @@ def _short(n: int) -> str:
 
 
 def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
-    live = d.manager.store.live_session_for(d.tenant, rec.id)
-    last = live or d.manager.store.last_session_for(d.tenant, rec.id)
+    state = d.manager.thread_state(d.tenant, rec.id)
+    last = d.manager.last_record(d.tenant, rec.id)
     return {
         "id": rec.id,
         "object": "container",
         "created_at": int(rec.created_at),
-        "status": "running" if live or _died(d, rec.id) else "expired",
+        "status": "running" if state in (LIVE, RESUMABLE) else "expired",
         "expires_after": {"anchor": "last_active_at", "minutes": round(rec.idle_timeout / 60)},
         "last_active_at": int(last.last_activity if last else rec.created_at),
         "memory_limit": _short(rec.memory),
@@ -145,19 +139,12 @@ def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
     }
 
 
-def _died(d: Deps, container_id: str) -> bool:
-    """Did the container's last sandbox die (rather than expire or get stopped)? Then
-    the container lives on: its next call starts a fresh sandbox with its files."""
-    last = d.manager.store.last_session_for(d.tenant, container_id)
-    return last is not None and last.state is SessionState.DEAD
-
-
 def _record(d: Deps, container_id: str) -> ContainerRecord:
     """The container, or the thread of a live session under that id (an Azure identifier)."""
-    rec = d.manager.store.get_container(container_id, d.tenant)
+    rec = d.manager.threads.container(d.tenant, container_id)
     if rec is not None:
         return rec
-    live = d.manager.store.live_session_for(d.tenant, container_id)
+    live = d.manager.live_record(d.tenant, container_id)
     if live is None:
         raise ApiError(404, NOT_FOUND.format(container_id), param="container_id")
     return ContainerRecord(
@@ -168,8 +155,8 @@ def _record(d: Deps, container_id: str) -> ContainerRecord:
 async def _session(d: Deps, container_id: str) -> Session:
     rec = _record(d, container_id)
     session = await d.manager.find(container_id, owner=d.tenant)
-    if session is None and _died(d, container_id):  # as its death said: a fresh one
-        session = await d.manager.session(
+    if session is None and d.manager.thread_state(d.tenant, container_id) is RESUMABLE:
+        session = await d.manager.session(  # as its death said: a fresh one
             container_id, owner=d.tenant, idle_timeout=rec.idle_timeout, memory=rec.memory
         )
     if session is None:
@@ -222,7 +209,7 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
         file_ids=body.file_ids,
         runtime=body.runtime,
     )
-    d.manager.store.add_container(rec)
+    d.manager.threads.add_container(rec)
     return _view(d, rec)
 
 
@@ -239,9 +226,9 @@ async def list_containers(
     name: str | None = None,
     d: Deps = deps,
 ) -> dict[str, Any]:
-    recs = d.manager.store.list_containers(d.tenant)
+    recs = d.manager.threads.containers(d.tenant)
     known = {r.id for r in recs}
-    for thread in d.manager.store.threads_of(d.tenant):
+    for thread in d.manager.live_threads(d.tenant):
         if thread not in known:
             recs.append(_record(d, thread))
     views = [_view(d, r) for r in recs if name is None or r.name == name]
@@ -266,11 +253,8 @@ async def retrieve_container(container_id: str, d: Deps = deps) -> dict[str, Any
 )
 async def delete_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
     _record(d, container_id)
-    live = d.manager.store.live_session_for(d.tenant, container_id)
-    if live is not None:
-        await d.manager.stop(live.id, reason="container deleted")
-    d.manager.store.delete_container(container_id, d.tenant)
-    d.manager.store.forget_files(d.tenant, container_id)
+    await d.manager.forget(d.tenant, container_id, reason="container deleted")
+    d.manager.threads.delete_container(d.tenant, container_id)
     return {"id": container_id, "object": "container.deleted", "deleted": True}
 
 
@@ -291,12 +275,7 @@ def _file_view(container_id: str, f: SandboxFile) -> dict[str, Any]:
 
 async def _files(d: Deps, container_id: str) -> list[SandboxFile]:
     rec = _record(d, container_id)
-    session = await d.manager.find(container_id, owner=d.tenant)
-    if session is not None:
-        return await session.list_files()
-    from ...catalog import Catalog
-
-    return Catalog(d.manager.store, d.manager.files, None, d.tenant, rec.id, 0).list()
+    return await d.manager.thread_files(d.tenant, rec.id)
 
 
 async def _file(d: Deps, container_id: str, file_id: str) -> SandboxFile:
@@ -412,17 +391,11 @@ async def create_execution(
     check_code(body.code, d.settings.limits.max_code_bytes)
     session = await _session(d, container_id)
     if body.stream:
-
-        def render_error(exc: InterpreterError) -> dict[str, Any]:
-            return {"error": {"message": str(exc), "type": "server_error", "code": None}}
-
         return stream(
             session,
             body.code,
             body.timeout,
-            d.metrics,
             lambda exe: execution_view(container_id, exe),
-            render_error,
         )
-    exe = await execute(request, session, body.code, body.timeout, d.metrics)
+    exe = await execute(request, session, body.code, body.timeout)
     return JSONResponse(execution_view(container_id, exe))  # skips jsonable_encoder

@@ -18,14 +18,12 @@ from ..openapi import NEW_WORK, answers
 from ..pages import After, Before, Limit
 from ..problems import ApiError
 from ..schemas import Page, Run, RunStep
-from .beta import NO_STREAM, Beta, BetaRoute, Body, Order, beta, listing
+from .beta import NO_STREAM, Beta, Body, Order, beta, listing
 from .threads import MessageCreate, RunOptions, message_params
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/v1/threads/{thread_id}/runs", tags=["OpenAI runs"], route_class=BetaRoute
-)
+router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["OpenAI runs"])
 POLL_MS = "200"
 
 

@@ -24,7 +24,6 @@ from .beta import (
     TOOL_CHOICE,
     TOOLS,
     Beta,
-    BetaRoute,
     Body,
     Order,
     beta,
@@ -33,7 +32,7 @@ from .beta import (
 
 __all__ = ["MessageCreate", "RunOptions", "router"]
 
-router = APIRouter(prefix="/v1", tags=["OpenAI threads"], route_class=BetaRoute)
+router = APIRouter(prefix="/v1", tags=["OpenAI threads"])
 
 
 class Attachment(Body):

@@ -243,14 +243,13 @@ async def _session_context(request: Request, session_id: str, login: Login) -> d
         entries = await inspector.executions(session_id, login.tenant, last=HISTORY_SHOWN)
     except NoSuchSession:
         raise _not_found(login, f"session {session_id}") from None
-    store = inspector.manager.store
-    files = store.thread_index(view["tenant"], view["thread_id"])
+    files = await inspector.files(session_id, login.tenant)
     timeline = await anyio.to_thread.run_sync(_timeline, entries)
     return {
         "login": login,
         "s": view,
         "live": view["state"] in ("starting", "idle", "busy"),
-        "files": sorted(files.items()),
+        "files": files,
         "executions": timeline,
         "shown": len(entries),
     }

@@ -19,7 +19,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from ...cli import display
+from ...config import format_bytes
 
 __all__ = [
     "FAILED",
@@ -60,7 +60,7 @@ def millis(ms: int | float | None) -> str:
 
 
 def size(n: int | None) -> str:
-    return display.size(n, none="—")
+    return format_bytes(n, none="—")
 
 
 def clock(ts: float | None) -> str:
