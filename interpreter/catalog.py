@@ -20,12 +20,15 @@ import builtins
 import functools
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from .config import Settings
 from .errors import FileTooLarge, InvalidFilename, NoSuchFile, QuotaExceeded, StorageFull
 from .files import PURPOSE_OUTPUT, FileStore
+from .layout import kernel_uid
 from .results import FileInfo, ProducedFile
-from .store import Store
+from .store import SessionRecord, Store
 from .workspace import MOUNT, FileStat, Scan, Workspace, sanitize_filename
 
 __all__ = ["Catalog", "Index", "IndexEntry", "SandboxFile"]
@@ -137,6 +140,17 @@ class Catalog:
         self.owner, self.thread_id = owner, thread_id
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes or 1 << 62  # the disk: 0 for uncapped
+
+    @classmethod
+    def of(
+        cls, record: SessionRecord, store: Store, files: FileStore, settings: Settings
+    ) -> Catalog:
+        """The catalogue of a live session's /mnt/data (read as its kernel's uid)."""
+        uid = kernel_uid(record)
+        return cls(
+            store, files, Workspace(Path(record.data_dir), (uid, uid)), record.owner,
+            record.thread_id, settings.limits.max_output_file_bytes, settings.sandbox.disk_limit,
+        )  # fmt: skip
 
     def list(self) -> list[SandboxFile]:
         """Every regular file, sorted by path. Without a live workspace, the last known."""

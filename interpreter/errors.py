@@ -15,6 +15,7 @@ not do what was asked::
     │   ├── NoSuchSession (KeyError)        unknown session / thread id
     │   ├── SessionClosed                   the session (or manager) was closed
     │   ├── SessionStartFailed              the sandbox or its kernel did not come up
+    │   ├── ContainerExpired                a container's session expired: it stays ended
     │   └── KernelDied                      the kernel died and could not be restarted
     ├── FileError
     │   ├── NoSuchFile (KeyError)           unknown file id
@@ -43,6 +44,7 @@ __all__ = [
     "AssistantsError",
     "BackendError",
     "ConfigError",
+    "ContainerExpired",
     "EngineUnavailable",
     "FileError",
     "FileTooLarge",
@@ -131,6 +133,19 @@ class SessionClosed(SessionError):
     def __init__(self, what: str = "session") -> None:
         self.what = what
         super().__init__(f"Cannot use a closed {what}: open a new one.")
+
+
+class ContainerExpired(SessionError):
+    def __init__(self, container_id: str, idle_timeout: float) -> None:
+        self.container_id, self.idle_timeout, self.param = (
+            container_id,
+            idle_timeout,
+            "container_id",
+        )
+        super().__init__(
+            f"Container {container_id} has expired (idle for over {idle_timeout / 60:g}"
+            " minutes); an expired container stays expired: create a new container."
+        )
 
 
 class SessionStartFailed(SessionError):

@@ -16,7 +16,6 @@ by a ``docker build`` that runs with ``--network none``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -25,18 +24,25 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
+from .backends.base import Backend
+from .backends.docker_image import DockerImages, Progress
+from .config import Settings
+from .errors import ImageBuildFailed, ImageNotFound
 
-from .errors import EngineUnavailable, ImageBuildFailed
-
-__all__ = ["METHODS", "base_tag", "build_image", "image_tag", "seccomp_profile", "source_dir"]
+__all__ = [
+    "METHODS",
+    "base_tag",
+    "build_image",
+    "image_tag",
+    "sandbox_image",
+    "seccomp_profile",
+    "source_dir",
+]
 
 SUITE = "bookworm"  # Debian 12: Python 3.11, like python:3.11-slim
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -52,7 +58,6 @@ BASE_CHANGES = [
 ]
 TRIM = ("var/cache/apt/*.bin", "var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*",
         "usr/share/man/*", "usr/share/info/*")  # fmt: skip
-Progress = Callable[[str], None]
 
 
 # -- names ------------------------------------------------------------------------
@@ -79,6 +84,15 @@ def seccomp_profile() -> str | None:
         return (source_dir() / "images" / "seccomp.json").read_text()
     except (OSError, ImageBuildFailed):
         return None
+
+
+async def sandbox_image(backend: Backend, settings: Settings) -> tuple[str, str | None]:
+    """The image sandboxes run (LCI_IMAGE, else this version's tag) and the seccomp
+    profile: the image must be present on the engine (``lci image build``)."""
+    tag = settings.sandbox.image or image_tag()
+    if not await backend.image_present(tag):
+        raise ImageNotFound(tag)
+    return tag, seccomp_profile()
 
 
 def _base_identity() -> bytes:
@@ -131,7 +145,7 @@ def build_image(
     method: str = "auto",
     force: bool = False,
     progress: Progress = print,
-    client: docker.DockerClient | None = None,
+    client: Any = None,
 ) -> str:
     """Build the sandbox image unless it is present (or ``force``); return its tag.
 
@@ -142,8 +156,8 @@ def build_image(
         raise ImageBuildFailed("choose a method", f"{method!r} is not one of {', '.join(METHODS)}")
     src = source_dir()
     tag = image_tag(src)
-    client = client or _connect()
-    if not force and _present(client, tag):
+    engine = DockerImages(client)
+    if not force and engine.present(tag):
         progress(f"image {tag} is present")
         return tag
     method = _resolve(method)
@@ -151,12 +165,12 @@ def build_image(
     progress(f"building {tag} ({method} method)")
     if method == "debootstrap":
         steps = _Steps(4, progress)
-        base = _debootstrap_base(client, steps, force)
+        base = _debootstrap_base(engine, steps, force)
     else:
         steps = _Steps(3, progress)
-        base = _registry_base(client, steps)
+        base = _registry_base(engine, steps)
     wheels = _wheelhouse(src, steps, force)
-    _docker_build(client, src, wheels, base, tag, steps, force)
+    _build(engine, src, wheels, base, tag, steps, force)
     progress(f"built {tag} in {time.monotonic() - started:.0f} s")
     return tag
 
@@ -174,58 +188,21 @@ def _resolve(method: str) -> str:
     return method
 
 
-# -- the engine -------------------------------------------------------------------
-
-
-@contextmanager
-def _engine(step: str) -> Iterator[None]:
-    """docker-py's errors become ours, here and only here."""
-    try:
-        yield
-    except docker.errors.APIError as exc:
-        raise ImageBuildFailed(step, f"Docker engine error: {exc.explanation or exc}") from exc
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise EngineUnavailable(str(exc)) from exc
-
-
-def _connect() -> docker.DockerClient:
-    with _engine("connect"):
-        client = docker.from_env(timeout=600)
-        client.ping()
-    return client
-
-
-def _present(client: docker.DockerClient, tag: str) -> bool:
-    with _engine(f"look up {tag}"):
-        try:
-            client.images.get(tag)
-        except docker.errors.ImageNotFound:
-            return False
-    return True
-
-
-def _registry_base(client: docker.DockerClient, steps: _Steps) -> str:
-    if _present(client, REGISTRY_BASE):
-        steps(f"base image {REGISTRY_BASE} is present")
-        return REGISTRY_BASE
-    steps(f"base image: docker pull {REGISTRY_BASE}")
-    try:
-        client.images.pull(REGISTRY_BASE)
-    except docker.errors.APIError as exc:
-        raise ImageBuildFailed(
-            f"docker pull {REGISTRY_BASE}",
-            f"{exc.explanation or exc}. Without a registry use the debootstrap method "
-            "(as root, with debootstrap installed)",
-        ) from exc
-    return REGISTRY_BASE
-
-
 # -- (a) the registry-free base ---------------------------------------------------
 
 
-def _debootstrap_base(client: docker.DockerClient, steps: _Steps, force: bool) -> str:
+def _registry_base(engine: DockerImages, steps: _Steps) -> str:
+    if engine.present(REGISTRY_BASE):
+        steps(f"base image {REGISTRY_BASE} is present")
+        return REGISTRY_BASE
+    steps(f"base image: docker pull {REGISTRY_BASE}")
+    engine.pull(REGISTRY_BASE)
+    return REGISTRY_BASE
+
+
+def _debootstrap_base(engine: DockerImages, steps: _Steps, force: bool) -> str:
     tag = base_tag()
-    if not force and _present(client, tag):
+    if not force and engine.present(tag):
         steps(f"base root filesystem: {tag} is present")
         steps("docker import: nothing to do")
         return tag
@@ -238,7 +215,7 @@ def _debootstrap_base(client: docker.DockerClient, steps: _Steps, force: bool) -
             _run([*cmd, SUITE, str(rootfs), mirror], "debootstrap", steps.detail)
             _trim(rootfs)
             steps(f"docker import as {tag}")
-            _import(client, rootfs, tag)
+            engine.import_rootfs(rootfs, tag, BASE_CHANGES)
         finally:
             _unmount_under(rootfs)  # a killed debootstrap can leave /proc, /dev mounted
     return tag
@@ -259,34 +236,6 @@ def _unmount_under(root: Path) -> None:
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     for point in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-
-
-def _import(client: docker.DockerClient, rootfs: Path, tag: str) -> None:
-    """tar | docker import, streamed: neither the tar nor the image is held in memory.
-
-    The image is tagged only once tar has succeeded, so a cut stream never becomes a base.
-    """
-    cmd = ["tar", "--numeric-owner", "--one-file-system", "--xattrs", "-C", str(rootfs), "-c", "."]
-    with tempfile.TemporaryFile() as err:
-        tar = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
-        with tar, _engine("docker import"):
-            reply = client.api.import_image_from_data(tar.stdout, changes=BASE_CHANGES)
-        err.seek(0)
-        tar_errors = err.read().decode(errors="replace").strip()
-    image_id = _imported_id(reply)
-    with _engine("docker import"):
-        if tar.returncode != 0:
-            client.api.remove_image(image_id, force=True)
-            raise ImageBuildFailed("tar", f"tar exited with {tar.returncode}: {tar_errors}")
-        repository, _, version = tag.partition(":")
-        client.api.tag(image_id, repository, version)
-
-
-def _imported_id(reply: Any) -> str:
-    last = json.loads(str(reply).strip().splitlines()[-1])
-    if "error" in last or not str(last.get("status", "")).startswith("sha256:"):
-        raise ImageBuildFailed("docker import", str(last.get("error") or last))
-    return str(last["status"])
 
 
 # -- (b) the wheelhouse -----------------------------------------------------------
@@ -327,14 +276,8 @@ def _wheelhouse(src: Path, steps: _Steps, force: bool) -> Path:
 # -- (c) docker build -------------------------------------------------------------
 
 
-def _docker_build(
-    client: docker.DockerClient,
-    src: Path,
-    wheels: Path,
-    base: str,
-    tag: str,
-    steps: _Steps,
-    force: bool,
+def _build(
+    engine: DockerImages, src: Path, wheels: Path, base: str, tag: str, steps: _Steps, force: bool
 ) -> None:
     steps(f"docker build {tag} FROM {base} (network: none)")
     with tempfile.TemporaryDirectory(prefix="lci-context-") as tmp:
@@ -344,28 +287,7 @@ def _docker_build(
         shutil.copytree(wheels, ctx / "wheels")
         skip = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(src / "kernels", ctx / "kernels", ignore=skip)
-        with _engine("docker build"):
-            logs = client.api.build(
-                path=str(ctx), tag=tag, buildargs={"BASE": base}, network_mode="none",
-                rm=True, forcerm=True, nocache=force, pull=False, decode=True,
-                labels={"org.lci.tag": tag, "org.lci.base": base},
-            )  # fmt: skip
-            _follow(logs, steps.detail)
-
-
-def _follow(logs: Iterable[dict[str, Any]], detail: Progress) -> None:
-    """Stream the build's output; an error entry fails with the last lines as context."""
-    tail: deque[str] = deque(maxlen=6)
-    for entry in logs:
-        if "error" in entry:
-            context = " | ".join(tail)
-            raise ImageBuildFailed(
-                "docker build", f"{str(entry['error']).strip()} (after: {context})"
-            )
-        for line in str(entry.get("stream", "")).splitlines():
-            if line.strip():
-                tail.append(line.strip())
-                detail(line.rstrip())
+        engine.build(ctx, tag, base, force, steps.detail)
 
 
 # -- processes ----------------------------------------------------------------------

@@ -25,9 +25,10 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 
-from .backends.base import Mount, Sandbox, SandboxSpec
+from .backends.base import Backend, Mount, Sandbox, SandboxSpec
 from .config import Settings
 from .disk import Disk
 from .errors import SessionStartFailed
@@ -42,8 +43,10 @@ __all__ = [
     "kernel_uid",
     "make_dirs",
     "new_record",
+    "private_dir",
     "sandbox_spec",
     "session_disk",
+    "start_sandbox",
     "teardown",
 ]
 
@@ -180,6 +183,27 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def remove_dirs(record: SessionRecord, settings: Settings) -> None:
     session_disk(record, settings).destroy()
+
+
+async def start_sandbox(
+    record: SessionRecord, settings: Settings, backend: Backend, image: str, seccomp: str | None
+) -> Sandbox:
+    """Make the session's directories and disk and start its sandbox; on failure the
+    directories and disk are removed again."""
+    try:
+        await anyio.to_thread.run_sync(make_dirs, record, settings)
+        return await backend.launch(sandbox_spec(record, settings, image, seccomp))
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(remove_dirs, record, settings)
+        raise
+
+
+def private_dir(path: Path) -> None:
+    """A directory only the service's user can enter (created, or tightened)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 async def teardown(sandbox: Sandbox | None, record: SessionRecord, settings: Settings) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-__all__ = ["file_lock"]
+__all__ = ["ThreadLocks", "file_lock"]
 
 
 @asynccontextmanager
@@ -29,3 +30,21 @@ async def file_lock(path: Path, poll: float = 0.01) -> AsyncIterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+class ThreadLocks:
+    """One get-or-create per thread at a time, in this process and across processes
+    (a lock file per thread in ``directory``)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._local: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def hold(self, owner: str, thread_id: str) -> AsyncIterator[None]:
+        lock = self._local.setdefault((owner, thread_id), asyncio.Lock())
+        async with lock:
+            key = hashlib.sha256(f"{owner}\0{thread_id}".encode()).hexdigest()[:24]
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+            async with file_lock(self.directory / key, poll=0.02):
+                yield

@@ -15,34 +15,32 @@ What happens is reported to ``listeners`` (``fn(event, fields)``): ``sandbox_sta
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager, suppress
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from .admission import Admission
-from .backends.base import Backend, Sandbox, load_backend
-from .catalog import Catalog, Index, IndexEntry, SandboxFile
+from .backends.base import Backend, load_backend
+from .catalog import Index
 from .config import Settings
-from .errors import ImageNotFound, NoSuchSession, SessionClosed, SessionError
+from .errors import NoSuchSession, SessionClosed, SessionError
 from .files import FileStore
 from .history import History, Purged
-from .layout import kernel_uid, make_dirs, new_record, remove_dirs, sandbox_spec, teardown
-from .locking import file_lock
+from .image import sandbox_image
+from .layout import new_record, private_dir, start_sandbox, teardown
+from .locking import ThreadLocks
 from .quotas import Quotas
 from .results import SessionState
 from .session import Session
 from .store import SessionRecord, Store
-from .threads import Threads, ThreadState
-from .upkeep import Upkeep
-from .workspace import Workspace
+from .threads import Threads, successor_notice
+from .upkeep import Meter, Upkeep
 
 __all__ = ["SessionManager"]
 
@@ -64,29 +62,27 @@ class SessionManager:
         ``""`` has none). The host's capacity applies to every start."""
         self.settings = settings or Settings.from_env()
         self.quotas = quotas
-        _private_dir(self.settings.home)
-        _private_dir(self.settings.sessions_dir)
+        private_dir(self.settings.home)
+        private_dir(self.settings.sessions_dir)
         self.store = Store(self.settings.db_path)
+        limits, capacity = self.settings.limits, self.settings.capacity
         self.files = FileStore(
-            self.store,
-            self.settings.blobs_dir,
-            self.settings.limits.max_upload_bytes,
-            self.settings.capacity.min_free,
+            self.store, self.settings.blobs_dir, limits.max_upload_bytes, capacity.min_free
         )
         self.admission = Admission(self.settings, self.store, self.files, quotas)
         self.history = History(self.store)
-        self.threads = Threads(self.store)
+        self.threads = Threads(self)
         self.index = Index(self.store)
         self.backend = backend or load_backend(self.settings)
         self.upkeep = Upkeep(self)
         self._seccomp: str | None = None
         self._sessions: dict[str, Session] = {}  # by session id
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks = ThreadLocks(self.settings.home / "locks")
         self._use_reaper = reaper
         self._reaper: asyncio.Task[None] | None = None
         self._image: str | None = None
         self._closed = False
-        self._cpu_seen: dict[str, tuple[float, int, float]] = {}  # last usage sample
+        self.meter = Meter(self.backend)
         self.listeners: list[Listener] = []
 
     @classmethod
@@ -143,7 +139,7 @@ class SessionManager:
         cached = self._cached(owner, thread_id)
         if cached is not None and not file_ids:
             return cached
-        async with self._thread_lock(owner, thread_id):
+        async with self._locks.hold(owner, thread_id):
             if (memory, idle_timeout, runtime) != (None, None, None):
                 self.threads.ask(
                     owner, thread_id, memory=memory, idle_timeout=idle_timeout, runtime=runtime
@@ -163,7 +159,7 @@ class SessionManager:
         cached = self._cached(owner, thread_id)
         if cached is not None:
             return cached
-        async with self._thread_lock(owner, thread_id):
+        async with self._locks.hold(owner, thread_id):
             return await self._live(owner, thread_id)
 
     def _cached(self, owner: str, thread_id: str) -> Session | None:
@@ -219,16 +215,6 @@ class SessionManager:
             await self.end(rec, SessionState.EXPIRED, "stopped")
         return len(recs)
 
-    async def forget(self, owner: str, thread_id: str, reason: str) -> bool:
-        """Stop the thread's live session (if any) and forget its files' places: the
-        thread's /mnt/data starts empty next time (the stored files stay). True when a
-        session was live."""
-        live = self.store.live_session_for(owner, thread_id)
-        if live is not None:
-            await self.stop(live.id, reason=reason)
-        self.index.forget(owner, thread_id)
-        return live is not None
-
     # -- liveness and expiry: decided here only ------------------------------------------
 
     def record(self, session_id: str) -> SessionRecord | None:
@@ -263,56 +249,11 @@ class SessionManager:
         rec = self.store.live_session_for(owner, thread_id)
         return None if rec is None or self.expired(rec) else rec
 
-    def last_record(self, owner: str, thread_id: str) -> SessionRecord | None:
-        return self.store.last_session_for(owner, thread_id)
-
-    def thread_state(self, owner: str, thread_id: str) -> ThreadState:
-        """Live, resumable (its sandbox died: the next call starts a fresh one), ended
-        (expired or stopped: it stays ended), or new."""
-        if self.live_record(owner, thread_id) is not None:
-            return ThreadState.LIVE
-        last = self.store.last_session_for(owner, thread_id)
-        if last is None:
-            return ThreadState.NEW
-        if last.state is SessionState.DEAD:
-            return ThreadState.RESUMABLE
-        return ThreadState.ENDED
-
-    def live_threads(self, owner: str) -> list[str]:
-        """Threads of ``owner`` with a live session, newest first."""
-        return self.store.threads_of(owner)
-
     def _live_record(self, session_id: str) -> SessionRecord:
         rec = self.store.get_session(session_id)
         if rec is None or not rec.state.live:
             raise NoSuchSession(session_id)
         return rec
-
-    # -- files of a thread ----------------------------------------------------------------
-
-    def catalog(self, record: SessionRecord) -> Catalog:
-        """The /mnt/data <-> file ID catalogue of a live session's record."""
-        uid = kernel_uid(record)
-        return Catalog(
-            self.store,
-            self.files,
-            Workspace(Path(record.data_dir), (uid, uid)),
-            record.owner,
-            record.thread_id,
-            self.settings.limits.max_output_file_bytes,
-            self.settings.sandbox.disk_limit,
-        )
-
-    async def thread_files(self, owner: str, thread_id: str) -> list[SandboxFile]:
-        """The thread's files: as they are now if its session is live, else as last known."""
-        session = await self.find(thread_id, owner=owner)
-        if session is not None:
-            return await session.list_files()
-        return Catalog(self.store, self.files, None, owner, thread_id, 0).list()
-
-    def placed(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
-        """What the thread's /mnt/data last held, by path (no sandbox is asked)."""
-        return self.index.entries(owner, thread_id)
 
     # -- events and state changes (the session's calls) ------------------------------------
 
@@ -324,13 +265,19 @@ class SessionManager:
     def touch(self, session_id: str, state: SessionState, executed: bool = False) -> None:
         self.store.touch_session(session_id, state, executed)
 
-    def exited(self, rec: SessionRecord, reason: str) -> None:
-        """The host saw the sandbox exit under a session: it is dead."""
-        if self.store.end_session(rec.id, SessionState.DEAD, reason):
-            self.emit(
-                "session_ended", session_id=rec.id, owner=rec.owner, state=SessionState.DEAD,
-                reason=reason, reaped=False,
-            )  # fmt: skip
+    def exited(self, rec: SessionRecord, reason: str) -> bool:
+        """The host saw the sandbox exit under a session: it is dead (True if this call
+        ended it)."""
+        return self._ended(rec, SessionState.DEAD, reason)
+
+    def _ended(
+        self, rec: SessionRecord, state: SessionState, reason: str, reaped: bool = False
+    ) -> bool:
+        ended = self.store.end_session(rec.id, state, reason)
+        if ended:
+            what = {"state": state, "reason": reason, "reaped": reaped}
+            self.emit("session_ended", session_id=rec.id, owner=rec.owner, **what)
+        return ended
 
     async def end(
         self, rec: SessionRecord, state: SessionState, reason: str, reaped: bool = False
@@ -339,12 +286,7 @@ class SessionManager:
         cached = self._sessions.pop(rec.id, None)
         if cached is not None:
             cached.release()
-        ended = self.store.end_session(rec.id, state, reason)
-        if ended:
-            self.emit(
-                "session_ended", session_id=rec.id, owner=rec.owner, state=state, reason=reason,
-                reaped=reaped,
-            )  # fmt: skip
+        ended = self._ended(rec, state, reason, reaped)
         if ended or rec.sandbox_id:
             sandbox = await self.backend.attach(rec.sandbox_id) if rec.sandbox_id else None
             await teardown(sandbox, rec, self.settings)
@@ -352,7 +294,7 @@ class SessionManager:
     async def renew(self, session: Session) -> None:
         """The sandbox of a held ``session`` ended: give it the thread's live one, or a
         fresh one, in place."""
-        async with self._thread_lock(session.owner, session.thread_id):
+        async with self._locks.hold(session.owner, session.thread_id):
             self._sessions.pop(session.id, None)
             session.release()
             fresh = await self._live(session.owner, session.thread_id)
@@ -415,12 +357,7 @@ class SessionManager:
         self.emit("sandbox_started", session_id=session.id, owner=owner)
         attached = self.index.attachments(owner, thread_id)
         if previous is not None:
-            session.notice = (
-                f"A new session was started for this thread: the previous one ({previous.id}) "
-                f"ended ({previous.end_reason or 'it stopped'}), so variables and imports from "
-                f"before are lost."
-                + (" The thread's files are back in /mnt/data." if attached else "")
-            )
+            session.notice = successor_notice(previous, bool(attached))
         if attached:
             await session.add_files([fid for _, fid in attached])
         return session
@@ -431,14 +368,12 @@ class SessionManager:
         sid, settings = record.id, self.settings
         self.store.add_session(record, settings.sandbox.uid_range)
         try:
-            await anyio.to_thread.run_sync(make_dirs, record, settings)
-            spec = sandbox_spec(record, settings, await self.image(), self._seccomp)
-            sandbox: Sandbox = await self.backend.launch(spec)
+            image = await self.image()
+            sandbox = await start_sandbox(record, settings, self.backend, image, self._seccomp)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 stopped = self.ended(sid)
-                self.store.end_session(sid, SessionState.DEAD, "the sandbox did not start")
-                await anyio.to_thread.run_sync(remove_dirs, record, settings)
+                self._ended(record, SessionState.DEAD, "the sandbox did not start")
             _stopped_while_starting(stopped, exc)
             raise
         self.store.update_session(sid, sandbox_id=sandbox.id)
@@ -457,91 +392,38 @@ class SessionManager:
     async def image(self) -> str:
         """The sandbox image to run; it must be present (``lci image build``)."""
         if self._image is None:
-            if self.settings.sandbox.image:
-                tag = self.settings.sandbox.image
-            else:
-                from .image import image_tag
-
-                tag = image_tag()
-            if not await self.backend.image_present(tag):
-                raise ImageNotFound(tag)
-            from .image import seccomp_profile
-
-            self._seccomp = seccomp_profile()
-            self._image = tag
+            self._image, self._seccomp = await sandbox_image(self.backend, self.settings)
         return self._image
 
     # -- upkeep and measurements ----------------------------------------------------------
-
-    async def reap(self) -> int:
-        """End every live session idle past its timeout; return how many."""
-        return await self.upkeep.reap()
 
     async def sweep(self) -> dict[str, int]:
         """Reap, reconcile containers with records, settle lost executions, remove
         stale session disks (see ``upkeep.py``)."""
         return await self.upkeep.sweep()
 
-    async def settle(self) -> int:
-        return await self.upkeep.settle()
-
     async def purge_history(self, days: float | None = None) -> Purged:
         """Forget executions (and ended sessions) older than ``days`` (default
         LCI_HISTORY_DAYS; 0 keeps everything), with the output files only they held."""
         return await self.upkeep.purge_history(days)
+
+    def revoke(self, token_id: str, until: float) -> None:
+        """A credential (a web inspector login) ended early: refused until ``until``, in
+        every process on this LCI_HOME."""
+        self.store.revoke(token_id, until)
+
+    def revoked(self, token_id: str) -> bool:
+        return self.store.revoked(token_id)
 
     def ping(self) -> None:
         """Raise if the store cannot be read."""
         self.store.ping()
 
     async def usage(self, records: Iterable[SessionRecord]) -> dict[str, tuple[int, float]]:
-        """(memory bytes, CPU percent of one core) of each running session, measured now
-        (CPU over the time since the last call, or over a short sample)."""
-        live = [r for r in records if r.state.live and r.sandbox_id]
-        first = await self._sample(live)
-        if any(sid not in self._cpu_seen for sid in first):
-            await asyncio.sleep(0.25)
-            self._cpu_seen.update(first)
-            first = await self._sample(live)
-        out = {}
-        for sid, (t, memory, cpu) in first.items():
-            t0, _, cpu0 = self._cpu_seen.get(sid, (t, 0, cpu))
-            out[sid] = (memory, round(100 * (cpu - cpu0) / (t - t0), 1) if t > t0 else 0.0)
-        self._cpu_seen = dict(first)
-        return out
-
-    async def _sample(self, records: list[SessionRecord]) -> dict[str, tuple[float, int, float]]:
-        async def one(rec: SessionRecord) -> tuple[str, Any]:
-            assert rec.sandbox_id is not None
-            return rec.id, await (await self.backend.attach(rec.sandbox_id)).usage()
-
-        got = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
-        now = time.monotonic()
-        return {
-            sid: (now, u.memory, u.cpu_seconds)
-            for sid, u in (g for g in got if isinstance(g, tuple))
-            if u is not None
-        }
-
-    @asynccontextmanager
-    async def _thread_lock(self, owner: str, thread_id: str) -> AsyncIterator[None]:
-        """One get-or-create per thread at a time, in this process and across processes."""
-        lock = self._locks.setdefault((owner, thread_id), asyncio.Lock())
-        async with lock:
-            key = hashlib.sha256(f"{owner}\0{thread_id}".encode()).hexdigest()[:24]
-            locks = self.settings.home / "locks"
-            locks.mkdir(mode=0o700, exist_ok=True)
-            async with file_lock(locks / key, poll=0.02):
-                yield
+        """(memory bytes, CPU percent of one core) of each running session (``Meter``)."""
+        return await self.meter.measure(records)
 
 
 def _stopped_while_starting(stopped: str | None, exc: BaseException) -> None:
     if stopped and isinstance(exc, Exception):
         raise SessionClosed(f"session (it was stopped while it started: {stopped})") from exc
-
-
-def _private_dir(path: Path) -> None:
-    """A directory only the service's user can enter (created, or tightened)."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from .backends.base import Sandbox
-from .catalog import SandboxFile
+from .catalog import Catalog, SandboxFile
 from .config import format_bytes
 from .errors import InvalidCode, SessionClosed, SessionStartFailed
 from .executor import EXITED, OutputCallback, Run
@@ -73,7 +73,8 @@ class Session:
         self.root = Path(record.runtime_dir)
         self.sock_dir = self.root / "disk" / "sock"
         self.state_file = self.root / "disk" / "state" / "state.json"
-        self.catalog = self.manager.catalog(record)
+        m = self.manager
+        self.catalog = Catalog.of(record, m.store, m.files, m.settings)
         self.outputs = OutputCollector(self.files, self.catalog, record.owner)
         self.kc: KernelClient | None = None
         self.generation = 0  # the launcher's kernel generation this client is connected to

@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS containers (
     deleted_at REAL
 );
 CREATE INDEX IF NOT EXISTS containers_owner ON containers(owner);
+CREATE TABLE IF NOT EXISTS ui_logouts (
+    login TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+);
 """
 # columns added after a table first shipped: (table, column, declaration)
 MIGRATIONS = [
@@ -306,6 +310,16 @@ class Store:
             (owner,),
         )
         return [r[0] for r in rows]
+
+    # -- credentials ended early (the web inspector's logins) ------------------------------
+
+    def revoke(self, token_id: str, until: float) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM ui_logouts WHERE expires < ?", (time.time(),))
+            db.execute("INSERT OR REPLACE INTO ui_logouts VALUES (?, ?)", (token_id, until))
+
+    def revoked(self, token_id: str) -> bool:
+        return bool(self.query("SELECT 1 FROM ui_logouts WHERE login = ?", (token_id,)))
 
     def end_session(self, session_id: str, state: SessionState, reason: str) -> bool:
         """Mark a live session ended; False when it had already ended (another process won)."""

@@ -5,8 +5,8 @@ identifier, a container's id); its sessions come and go. It keeps what was asked
 its sandboxes (memory, idle timeout, runtime: only what was asked explicitly, so a
 thread does not keep limits the operator has since changed). A container is a thread
 with a name and settings, as the OpenAI containers API has it. Whether a thread's
-session is live, or a container has expired, the manager decides
-(``SessionManager.thread_state``).
+session is live or has expired the manager decides (``SessionManager.live_record``);
+a thread's state (``Threads.state``) follows from that and its last session.
 """
 
 from __future__ import annotations
@@ -14,11 +14,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .store import Store
+from .catalog import Catalog, IndexEntry, SandboxFile
+from .errors import ContainerExpired
+from .results import SessionState
+from .store import SessionRecord
 
-__all__ = ["ContainerRecord", "ThreadState", "Threads"]
+if TYPE_CHECKING:
+    from .manager import SessionManager
+    from .session import Session
+
+__all__ = ["ContainerRecord", "ThreadState", "Threads", "successor_notice"]
 
 
 class ThreadState(StrEnum):
@@ -40,8 +47,72 @@ class ContainerRecord:
 
 
 class Threads:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    """The threads of one manager: their state (from the manager's liveness), files,
+    settings and containers."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager, self.store = manager, manager.store
+
+    # -- what a thread is now -------------------------------------------------------------
+
+    def state(self, owner: str, thread_id: str) -> ThreadState:
+        """Live, resumable (its sandbox died: the next call starts a fresh one), ended
+        (expired or stopped: it stays ended), or new."""
+        if self.manager.live_record(owner, thread_id) is not None:
+            return ThreadState.LIVE
+        last = self.last(owner, thread_id)
+        if last is None:
+            return ThreadState.NEW
+        return ThreadState.RESUMABLE if last.state is SessionState.DEAD else ThreadState.ENDED
+
+    def last(self, owner: str, thread_id: str) -> SessionRecord | None:
+        """The thread's newest session record, live or ended."""
+        return self.store.last_session_for(owner, thread_id)
+
+    def live(self, owner: str) -> list[str]:
+        """Threads of ``owner`` with a live session, newest first."""
+        return self.store.threads_of(owner)
+
+    async def session(self, owner: str, thread_id: str) -> Session:
+        """The thread's live session, or a new one. A container whose session expired or
+        was stopped stays ended (``ContainerExpired``); one whose sandbox died gets a
+        fresh sandbox with the container's settings, as its death said."""
+        container = self.container(owner, thread_id)
+        if container is None:
+            return await self.manager.session(thread_id, owner=owner)
+        session = await self.manager.find(thread_id, owner=owner)
+        if session is None and self.state(owner, thread_id) is ThreadState.RESUMABLE:
+            session = await self.manager.session(
+                thread_id, owner=owner, idle_timeout=container.idle_timeout,
+                memory=container.memory,
+            )  # fmt: skip
+        if session is None:
+            raise ContainerExpired(thread_id, container.idle_timeout)
+        return session
+
+    async def forget(self, owner: str, thread_id: str, reason: str) -> bool:
+        """Stop the thread's live session (if any) and forget its files' places: the
+        thread's /mnt/data starts empty next time (the stored files stay). True when a
+        session was live."""
+        live = self.store.live_session_for(owner, thread_id)
+        if live is not None:
+            await self.manager.stop(live.id, reason=reason)
+        self.manager.index.forget(owner, thread_id)
+        return live is not None
+
+    # -- its files ------------------------------------------------------------------------
+
+    async def files(self, owner: str, thread_id: str) -> list[SandboxFile]:
+        """The thread's files: as they are now if its session is live, else as last known."""
+        session = await self.manager.find(thread_id, owner=owner)
+        if session is not None:
+            return await session.list_files()
+        m = self.manager
+        return Catalog(self.store, m.files, None, owner, thread_id, 0).list()
+
+    def placed(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
+        """What the thread's /mnt/data last held, by path (no sandbox is asked)."""
+        return self.manager.index.entries(owner, thread_id)
 
     # -- what was asked for a thread's sandboxes ----------------------------------------
 
@@ -101,3 +172,12 @@ class Threads:
                 (time.time(), container_id, owner),
             )
         return cur.rowcount > 0
+
+
+def successor_notice(previous: SessionRecord, files_back: bool) -> str:
+    """What the first execution of a thread's new session is told about its predecessor."""
+    return (
+        f"A new session was started for this thread: the previous one ({previous.id}) "
+        f"ended ({previous.end_reason or 'it stopped'}), so variables and imports from "
+        "before are lost." + (" The thread's files are back in /mnt/data." if files_back else "")
+    )

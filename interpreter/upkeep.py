@@ -1,4 +1,5 @@
-"""What keeps LCI_HOME true over time: expiry, the sweep, lost executions, old history.
+"""What keeps LCI_HOME true over time (expiry, the sweep, lost executions, old history),
+and what the running sandboxes use (``Meter``).
 
 The manager decides (``manager.expired``, ``manager.end``); ``Upkeep`` applies it on a
 clock and when a manager opens: it ends sessions idle past their timeout, reconciles
@@ -13,21 +14,24 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from .backends.base import Backend
 from .disk import Disk
 from .history import Purged
 from .layout import LABEL, teardown
 from .results import SessionState
+from .store import SessionRecord
 
 if TYPE_CHECKING:
     from .manager import SessionManager
 
-__all__ = ["Upkeep"]
+__all__ = ["Meter", "Upkeep"]
 
 
 class Upkeep:
@@ -140,3 +144,40 @@ class Upkeep:
             await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
             with suppress(Exception):
                 await self.reap()
+
+
+class Meter:
+    """What running sandboxes use, measured on the engine: memory now, and CPU over the
+    time since the last measurement (or over a short sample the first time)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._seen: dict[str, tuple[float, int, float]] = {}  # the last sample
+
+    async def measure(self, records: Iterable[SessionRecord]) -> dict[str, tuple[int, float]]:
+        """(memory bytes, CPU percent of one core) of each running session."""
+        live = [r for r in records if r.state.live and r.sandbox_id]
+        first = await self._sample(live)
+        if any(sid not in self._seen for sid in first):
+            await asyncio.sleep(0.25)
+            self._seen.update(first)
+            first = await self._sample(live)
+        out = {}
+        for sid, (t, memory, cpu) in first.items():
+            t0, _, cpu0 = self._seen.get(sid, (t, 0, cpu))
+            out[sid] = (memory, round(100 * (cpu - cpu0) / (t - t0), 1) if t > t0 else 0.0)
+        self._seen = dict(first)
+        return out
+
+    async def _sample(self, records: list[SessionRecord]) -> dict[str, tuple[float, int, float]]:
+        async def one(rec: SessionRecord) -> tuple[str, Any]:
+            assert rec.sandbox_id is not None
+            return rec.id, await (await self.backend.attach(rec.sandbox_id)).usage()
+
+        got = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
+        now = time.monotonic()
+        return {
+            sid: (now, u.memory, u.cpu_seconds)
+            for sid, u in (g for g in got if isinstance(g, tuple))
+            if u is not None
+        }

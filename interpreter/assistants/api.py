@@ -171,7 +171,7 @@ class Assistants:
             await self.cancel_run(thread_id, active, owner=owner)
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
-        await self.manager.forget(owner, thread_id, reason="thread deleted")
+        await self.manager.threads.forget(owner, thread_id, reason="thread deleted")
         self.store.delete_thread(thread_id, owner)
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}
 

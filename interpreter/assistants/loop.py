@@ -253,7 +253,7 @@ class RunLoop:
     def _message(self, text: str, images: Iterable[str]) -> dict[str, Any]:
         files = {
             f"/mnt/data/{p}": e.file_id
-            for p, e in self.ctx.manager.placed(self.owner, self.run["thread_id"]).items()
+            for p, e in self.ctx.manager.threads.placed(self.owner, self.run["thread_id"]).items()
         }
         files.update(self.state["files"])
         content = assistant_content(text, images, files)

@@ -85,7 +85,7 @@ class Inspector:
         """The files its thread's /mnt/data last held, by path: ``{path, file_id, bytes}``
         (as last indexed; no sandbox is asked)."""
         rec = self._record(session_id, tenant)
-        placed = self.manager.placed(rec.owner, rec.thread_id)
+        placed = self.manager.threads.placed(rec.owner, rec.thread_id)
         return [
             {"path": f"{MOUNT}/{path}", "file_id": e.file_id, "bytes": e.size}
             for path, e in sorted(placed.items())
@@ -221,7 +221,7 @@ class Inspector:
         ]
 
     def _files(self, rec: SessionRecord) -> int:
-        return len(self.manager.placed(rec.owner, rec.thread_id))
+        return len(self.manager.threads.placed(rec.owner, rec.thread_id))
 
 
 def _view(

@@ -24,6 +24,7 @@ from ..manager import SessionManager
 from ..quotas import Quotas
 from . import lci, openapi, problems
 from .auth import AuthMiddleware, KeyRing, load_keys
+from .azure import files as azure_files
 from .azure import routes as azure
 from .bodies import BodyGuard
 from .execution import ClientGone
@@ -146,8 +147,9 @@ def create_app(
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(runs.router)
-    app.include_router(azure.router, prefix=azure.POOL_PREFIX, dependencies=[azure.pool])
-    app.include_router(azure.router)
+    for router in (azure.router, azure_files.router):
+        app.include_router(router, prefix=azure.POOL_PREFIX, dependencies=[azure.pool])
+        app.include_router(router)
     ui.install(app)  # the web inspector at /ui (its own cookie login)
 
     limit = 6 * settings.limits.max_code_bytes + 64 * 1024

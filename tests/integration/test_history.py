@@ -72,7 +72,7 @@ async def test_purge_keeps_recent_history_and_drops_old_with_its_files(settings)
             await m.files.content(old.images[0])
         await asyncio.sleep(0.05)
         everything = await m.purge_history(days=1e-7)  # files in a /mnt/data stay
-        index = m.store.thread_index("", "t-purge")
+        index = m.threads.placed("", "t-purge")
         assert everything.executions == 2 and "kept.txt" in index
         assert m.history.entries(session_id=session.id) == []
         await m.files.content(index["kept.txt"].file_id)

@@ -8,8 +8,9 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from interpreter.backends.docker_image import follow as _follow
 from interpreter.errors import EngineUnavailable, ImageBuildFailed
-from interpreter.image import _follow, build_image, image_tag, source_dir
+from interpreter.image import build_image, image_tag, source_dir
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Shell commands (the Azure ``shellCommand`` executions) run by the session's kernel.
 
-The command runs under ``bash -lc`` in /mnt/data as the sandbox user, through a small
-snippet executed in a throw-away namespace (the user's variables are not touched).
-Its exit code comes back as a display bundle of our own MIME type.
+The kernel-side code is ``kernels/lci_shell.py`` (in the image at /opt/lci/kernels):
+the command runs under ``bash -lc`` in /mnt/data as the sandbox user, called from a
+throw-away namespace (the user's variables are not touched). Its exit code comes back
+as a display bundle of our own MIME type, which ``outcome`` reads.
 """
 
 from __future__ import annotations
@@ -12,29 +13,19 @@ from ..common import stderr_with_error
 
 __all__ = ["outcome", "snippet"]
 
-EXIT_MIME = "application/vnd.lci.exit+json"
-
-_SNIPPET = """exec(compile({src!r}, "<shell>", "exec"), {{"CMD": {cmd!r}}})"""
-_RUN = f"""
-import subprocess, sys
-from IPython.display import display
-p = subprocess.Popen(["bash", "-lc", CMD], cwd="/mnt/data", stdin=subprocess.DEVNULL,
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-try:
-    out, err = p.communicate()
-except KeyboardInterrupt:
-    p.kill()
-    out, err = p.communicate()
-    raise
-sys.stdout.write(out.decode("utf-8", "replace"))
-sys.stderr.write(err.decode("utf-8", "replace"))
-sys.stdout.flush(); sys.stderr.flush()
-display({{"{EXIT_MIME}": {{"code": p.returncode}}}}, raw=True)
-"""
+EXIT_MIME = "application/vnd.lci.exit+json"  # kernels/lci_shell.py's
+SHELL = "/opt/lci/kernels/lci_shell.py"  # in the sandbox image, root's
+# the command is data (a repr), the code that runs is fixed; its names stay in the
+# throw-away namespace
+_SNIPPET = (
+    "exec('import runpy; runpy.run_path(SHELL, run_name=\"lci_shell\")[\"main\"](CMD)',"
+    " {{'SHELL': {shell!r}, 'CMD': {cmd!r}}})"
+)
 
 
 def snippet(command: str) -> str:
-    return _SNIPPET.format(src=_RUN, cmd=command)
+    """What the kernel executes for ``command``: a call of ``kernels/lci_shell.py``."""
+    return _SNIPPET.format(shell=SHELL, cmd=command)
 
 
 def outcome(exe: Execution) -> tuple[int | str, str, str]:

@@ -123,8 +123,8 @@ def _short(n: int) -> str:
 
 
 def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
-    state = d.manager.thread_state(d.tenant, rec.id)
-    last = d.manager.last_record(d.tenant, rec.id)
+    state = d.manager.threads.state(d.tenant, rec.id)
+    last = d.manager.threads.last(d.tenant, rec.id)
     return {
         "id": rec.id,
         "object": "container",
@@ -153,21 +153,8 @@ def _record(d: Deps, container_id: str) -> ContainerRecord:
 
 
 async def _session(d: Deps, container_id: str) -> Session:
-    rec = _record(d, container_id)
-    session = await d.manager.find(container_id, owner=d.tenant)
-    if session is None and d.manager.thread_state(d.tenant, container_id) is RESUMABLE:
-        session = await d.manager.session(  # as its death said: a fresh one
-            container_id, owner=d.tenant, idle_timeout=rec.idle_timeout, memory=rec.memory
-        )
-    if session is None:
-        raise ApiError(
-            400,
-            f"Container {container_id} has expired (idle for over "
-            f"{rec.idle_timeout / 60:g} minutes); create a new container.",
-            "container_expired",
-            "container_id",
-        )
-    return session
+    _record(d, container_id)  # 404 for no container
+    return await d.manager.threads.session(d.tenant, container_id)
 
 
 @router.post(
@@ -228,7 +215,7 @@ async def list_containers(
 ) -> dict[str, Any]:
     recs = d.manager.threads.containers(d.tenant)
     known = {r.id for r in recs}
-    for thread in d.manager.live_threads(d.tenant):
+    for thread in d.manager.threads.live(d.tenant):
         if thread not in known:
             recs.append(_record(d, thread))
     views = [_view(d, r) for r in recs if name is None or r.name == name]
@@ -253,7 +240,7 @@ async def retrieve_container(container_id: str, d: Deps = deps) -> dict[str, Any
 )
 async def delete_container(container_id: str, d: Deps = deps) -> dict[str, Any]:
     _record(d, container_id)
-    await d.manager.forget(d.tenant, container_id, reason="container deleted")
+    await d.manager.threads.forget(d.tenant, container_id, reason="container deleted")
     d.manager.threads.delete_container(d.tenant, container_id)
     return {"id": container_id, "object": "container.deleted", "deleted": True}
 
@@ -275,7 +262,7 @@ def _file_view(container_id: str, f: SandboxFile) -> dict[str, Any]:
 
 async def _files(d: Deps, container_id: str) -> list[SandboxFile]:
     rec = _record(d, container_id)
-    return await d.manager.thread_files(d.tenant, rec.id)
+    return await d.manager.threads.files(d.tenant, rec.id)
 
 
 async def _file(d: Deps, container_id: str, file_id: str) -> SandboxFile:

@@ -23,8 +23,8 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from ...store import Store
 from ..auth import KeyRing
 
 __all__ = ["COOKIE", "Login", "Logouts", "Signer", "load_secret"]
@@ -34,12 +34,6 @@ log = logging.getLogger("lci.server")
 COOKIE = "lci_ui"
 LIFETIME = 12 * 3600.0
 SECRET_BYTES = 32
-LOGOUTS = """
-CREATE TABLE IF NOT EXISTS ui_logouts (
-    login TEXT PRIMARY KEY,
-    expires REAL NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -51,28 +45,29 @@ class Login:
     expires: float = 0.0
 
 
+class Revoker(Protocol):
+    def revoke(self, token_id: str, until: float) -> None: ...
+    def revoked(self, token_id: str) -> bool: ...
+
+
 class Logouts:
-    """Logins ended early. In the store when there is one (a restart keeps them
+    """Logins ended early. Kept by the manager when there is one (a restart keeps them
     ended, and every service on the same LCI_HOME sees them), else in memory."""
 
-    def __init__(self, store: Store | None = None) -> None:
-        self.store = store
+    def __init__(self, keeper: Revoker | None = None) -> None:
+        self.keeper = keeper
         self._memory: dict[str, float] = {}
-        if store is not None:
-            store.ensure_schema(LOGOUTS)
 
     def add(self, login_id: str, expires: float) -> None:
-        if self.store is None:
+        if self.keeper is None:
             self._memory[login_id] = expires
-            return
-        with self.store.transaction() as db:
-            db.execute("DELETE FROM ui_logouts WHERE expires < ?", (time.time(),))
-            db.execute("INSERT OR REPLACE INTO ui_logouts VALUES (?, ?)", (login_id, expires))
+        else:
+            self.keeper.revoke(login_id, expires)
 
     def __contains__(self, login_id: str) -> bool:
-        if self.store is None:
+        if self.keeper is None:
             return login_id in self._memory
-        return bool(self.store.query("SELECT 1 FROM ui_logouts WHERE login = ?", (login_id,)))
+        return self.keeper.revoked(login_id)
 
 
 class Signer:

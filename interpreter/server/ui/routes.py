@@ -99,7 +99,7 @@ def _signer(request: Request) -> Signer:
     if getattr(state, "ui_signer", None) is None:
         manager = state.manager
         secret = load_secret(manager.settings.ui_secret_file)
-        state.ui_signer = Signer(state.keys, secret, Logouts(manager.store))
+        state.ui_signer = Signer(state.keys, secret, Logouts(manager))
     signer: Signer = state.ui_signer
     return signer
 
