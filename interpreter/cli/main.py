@@ -24,6 +24,8 @@ from ..errors import InterpreterError, NoSuchSession
 from ..inspection.remote import SessionEnded
 from ..manager import SessionManager
 from ..results import Execution, ExecutionStatus
+from . import attach as cli_attach
+from . import logs as cli_logs
 from . import sessions as cli_sessions
 from .display import safe, table
 
@@ -91,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default: LCI_PORT or 8000)")
     sub.add_parser("mcp", help="serve the Model Context Protocol over stdio")
 
-    cli_sessions.add_parsers(sub)
+    where = cli_sessions.service_options()  # --url, --api-key: the same on each
+    cli_sessions.add_parser(sub, where)
+    cli_logs.add_parser(sub, where)
+    cli_attach.add_parser(sub, where)
+    cli_logs.add_export_parser(sub, where)  # after attach, where `lci --help` has it
     return p
 
 
@@ -241,4 +247,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "serve": cmd_serve,
     "mcp": cmd_mcp,
     **cli_sessions.COMMANDS,
+    **cli_logs.COMMANDS,
+    **cli_attach.COMMANDS,
 }
