@@ -24,6 +24,8 @@ from ..errors import InterpreterError, NoSuchSession
 from ..inspection.remote import SessionEnded
 from ..manager import SessionManager
 from ..results import Execution, ExecutionStatus
+from . import attach as cli_attach
+from . import logs as cli_logs
 from . import sessions as cli_sessions
 from .display import safe, table
 
@@ -40,7 +42,19 @@ EXIT_ENGINE = 5
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lci", description="A local, sandboxed code interpreter.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parser(sub)
+    _add_files_parser(sub)
+    _add_image_parser(sub)
+    _add_service_parsers(sub)
+    where = cli_sessions.service_options()  # --url, --api-key: the same on each
+    cli_sessions.add_parser(sub, where)
+    cli_logs.add_parser(sub, where)
+    cli_attach.add_parser(sub, where)
+    cli_logs.add_export_parser(sub, where)  # after attach, where `lci --help` has it
+    return p
 
+
+def _add_run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="execute Python in a thread's sandbox")
     run.add_argument("code", help="the code, or - to read it from standard input")
     run.add_argument(
@@ -66,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where images and produced files are saved (default: %(default)s)",
     )
 
+
+def _add_files_parser(sub: Any) -> None:
     files = sub.add_parser("files", help="stored files").add_subparsers(
         dest="files_cmd", required=True
     )
@@ -78,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--thread", "-t")
     ls.add_argument("--json", action="store_true")
 
+
+def _add_image_parser(sub: Any) -> None:
     image = sub.add_parser("image", help="the sandbox image").add_subparsers(
         dest="image_cmd", required=True
     )
@@ -86,13 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     image.add_parser("tag", help="print the tag the current sources build to")
 
+
+def _add_service_parsers(sub: Any) -> None:
+    """``serve`` and ``mcp``."""
     serve = sub.add_parser("serve", help="run the HTTP service (OpenAI, Azure sessions, MCP)")
     serve.add_argument("--host", help="address to listen on (default: LCI_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: LCI_PORT or 8000)")
     sub.add_parser("mcp", help="serve the Model Context Protocol over stdio")
-
-    cli_sessions.add_parsers(sub)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,4 +259,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "serve": cmd_serve,
     "mcp": cmd_mcp,
     **cli_sessions.COMMANDS,
+    **cli_logs.COMMANDS,
+    **cli_attach.COMMANDS,
 }

@@ -309,7 +309,7 @@ FAKE_SANDBOX = """
 import sys, types
 import anyio
 from anyio.from_thread import start_blocking_portal
-from interpreter.cli.sessions import Prompt
+from interpreter.cli.attach import Prompt
 from interpreter.results import Execution, ExecutionStatus
 
 class Fake:  # code "plot" makes 3 images, only the first downloads; "hang" waits for ^C
