@@ -161,21 +161,11 @@ class Launcher:
         if self.args.kernel_uid is not None:
             privilege.become_kernel_user(self.args.kernel_uid)
         os.umask(0o077)  # its sockets; lci_startup sets 022 for the user's own files
-        # a fresh, unguessable place for what the kernel writes at start (its connection
-        # file, IPython's and matplotlib's directories, HOME): nothing planted in /tmp
-        # earlier (an IPython startup file, a matplotlibrc) is read by a new kernel
-        scratch = Path(self.args.scratch) / f".lci-{os.urandom(8).hex()}"
-        scratch.mkdir(mode=0o700)
+        scratch = self._kernel_scratch()
         conn = scratch / "connection.json"
-        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(self.connection)
-        mpl = scratch / "matplotlib"
-        if Path(self.args.mplconfig).is_dir():
-            shutil.copytree(self.args.mplconfig, mpl)
         env = dict(
             os.environ,
-            MPLCONFIGDIR=str(mpl),
+            MPLCONFIGDIR=str(scratch / "matplotlib"),
             MPLBACKEND="module://matplotlib_inline.backend_inline",
             IPYTHONDIR=str(scratch / "ipython"),
             HOME=str(scratch),
@@ -204,6 +194,20 @@ class Launcher:
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         os.execve(sys.executable, argv, env)
+
+    def _kernel_scratch(self) -> Path:
+        """A fresh, unguessable place for what the kernel writes at start (its connection
+        file, IPython's and matplotlib's directories, HOME): nothing planted in /tmp
+        earlier (an IPython startup file, a matplotlibrc) is read by a new kernel."""
+        scratch = Path(self.args.scratch) / f".lci-{os.urandom(8).hex()}"
+        scratch.mkdir(mode=0o700)
+        conn = scratch / "connection.json"
+        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.connection)
+        if Path(self.args.mplconfig).is_dir():
+            shutil.copytree(self.args.mplconfig, scratch / "matplotlib")
+        return scratch
 
     def signal_kernel(self, sig: int) -> None:
         if self.kernel_pid is not None:
