@@ -26,14 +26,15 @@ What the launcher does:
   ``--idle-timeout`` seconds, the launcher exits, so the sandbox expires even when no
   host process is left.
 
-Only the standard library is used here; the kernel runs under the same interpreter.
+Becoming and ending the two uids is ``lci_privilege``, loaded from this file's own
+directory (``_load_sibling``). Only the standard library is used here; the kernel runs
+under the same interpreter.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import select
@@ -42,16 +43,52 @@ import signal
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import lci_privilege as privilege
+
+
+def _load_sibling(name: str) -> ModuleType:
+    """``<name>.py`` from this file's own directory, and from nowhere else.
+
+    The launcher runs as root, started by script path: whether that directory is on
+    ``sys.path`` depends on how Python was started (it is not under ``-I``, ``-P`` or
+    PYTHONSAFEPATH), and another entry could hold a module of the same name. So the file
+    beside this one is read (never through a link, never from bytecode) and run only
+    when it and its directory belong to root (or this uid) and no one else may write
+    them: no uid of the sandbox can have put it there."""
+    here = Path(__file__).resolve().parent
+    _check_trusted(os.stat(here), here, stat.S_ISDIR)
+    path = here / f"{name}.py"
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        _check_trusted(os.fstat(f.fileno()), path, stat.S_ISREG)
+        source = f.read()
+    module = ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
+    return module
+
+
+def _check_trusted(st: os.stat_result, path: Path, kind: Callable[[int], bool]) -> None:
+    owner_ok = st.st_uid in (0, os.geteuid())
+    if not owner_ok or not kind(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ImportError(f"{path}: not root's (or ours) alone, refusing to load code from it")
+
+
+if not TYPE_CHECKING:
+    privilege = _load_sibling("lci_privilege")
 
 CRASH_LOOP_LIMIT = 3  # kernels that die within FAST_DEATH_S in a row
 FAST_DEATH_S = 2.0
 TICK_S = 1.0
 START_GRACE_S = 60.0  # the host's default start timeout
 STARTUP = Path(__file__).with_name("lci_startup.py")
-PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 8, 24, 4
-CAP_LAST = 63
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,66 +105,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--launcher-uid", type=int, default=None)
     p.add_argument("--kernel-uid", type=int, default=None)
     return p.parse_args(argv)
-
-
-# -- identities ---------------------------------------------------------------------
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _set_caps(keep: bool) -> None:
-    """Effective = permitted (keep) or every set empty (not keep)."""
-    libc = _libc()
-    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    _check(libc.capget(ctypes.byref(header), data), "capget")
-    for d in data:
-        d.effective = d.permitted if keep else 0
-        if not keep:
-            d.permitted = d.inheritable = 0
-    _check(libc.capset(ctypes.byref(header), data), "capset")
-
-
-def become_launcher(uid: int) -> None:
-    """Root -> ``uid``, keeping the few capabilities the container was given."""
-    libc = _libc()
-    _check(libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "keepcaps")
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    _set_caps(keep=True)
-    _check(libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "keepcaps off")
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # /proc/1 stays the launcher's own
-
-
-def become_kernel_user(uid: int) -> None:
-    """In a child: ``uid`` with no capabilities, now or after any exec."""
-    libc = _libc()
-    for cap in range(CAP_LAST + 1):
-        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the kernel's last: fine
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    _set_caps(keep=False)
 
 
 def oom_kills() -> int:
@@ -163,7 +140,7 @@ class Launcher:
         except OSError:
             self.activity_fd = None
         if args.launcher_uid is not None and os.getuid() == 0:
-            become_launcher(args.launcher_uid)
+            privilege.become_launcher(args.launcher_uid)
 
     # -- the kernel child ---------------------------------------------------------------
 
@@ -182,23 +159,13 @@ class Launcher:
     def _exec_kernel(self) -> None:
         os.setsid()  # the kernel leads its own session and process group
         if self.args.kernel_uid is not None:
-            become_kernel_user(self.args.kernel_uid)
+            privilege.become_kernel_user(self.args.kernel_uid)
         os.umask(0o077)  # its sockets; lci_startup sets 022 for the user's own files
-        # a fresh, unguessable place for what the kernel writes at start (its connection
-        # file, IPython's and matplotlib's directories, HOME): nothing planted in /tmp
-        # earlier (an IPython startup file, a matplotlibrc) is read by a new kernel
-        scratch = Path(self.args.scratch) / f".lci-{os.urandom(8).hex()}"
-        scratch.mkdir(mode=0o700)
+        scratch = self._kernel_scratch()
         conn = scratch / "connection.json"
-        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(self.connection)
-        mpl = scratch / "matplotlib"
-        if Path(self.args.mplconfig).is_dir():
-            shutil.copytree(self.args.mplconfig, mpl)
         env = dict(
             os.environ,
-            MPLCONFIGDIR=str(mpl),
+            MPLCONFIGDIR=str(scratch / "matplotlib"),
             MPLBACKEND="module://matplotlib_inline.backend_inline",
             IPYTHONDIR=str(scratch / "ipython"),
             HOME=str(scratch),
@@ -228,37 +195,32 @@ class Launcher:
         signal.set_wakeup_fd(-1)
         os.execve(sys.executable, argv, env)
 
+    def _kernel_scratch(self) -> Path:
+        """A fresh, unguessable place for what the kernel writes at start (its connection
+        file, IPython's and matplotlib's directories, HOME): nothing planted in /tmp
+        earlier (an IPython startup file, a matplotlibrc) is read by a new kernel."""
+        scratch = Path(self.args.scratch) / f".lci-{os.urandom(8).hex()}"
+        scratch.mkdir(mode=0o700)
+        conn = scratch / "connection.json"
+        fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.connection)
+        if Path(self.args.mplconfig).is_dir():
+            shutil.copytree(self.args.mplconfig, scratch / "matplotlib")
+        return scratch
+
     def signal_kernel(self, sig: int) -> None:
         if self.kernel_pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.kernel_pid, sig)  # the kernel leads its own process group
 
     def end_kernel_user(self) -> None:
-        """End every process of the kernel's uid and empty /tmp and /dev/shm.
-
-        Done by a child that becomes the kernel's uid: ``kill(-1)`` from it reaches every
-        process that uid owns (helpers started with setsid too), and the files it may
-        delete are exactly the kernel's."""
+        """End every process of the kernel's uid; empty /tmp, /dev/shm and the sockets."""
         if self.args.kernel_uid is None:
             self.signal_kernel(signal.SIGKILL)
             return
-        pid = os.fork()
-        if pid == 0:
-            try:
-                become_kernel_user(self.args.kernel_uid)
-                _kill_all_of_my_uid()
-                for d in (self.args.scratch, self.args.shm, self.args.socket_dir):
-                    _empty(Path(d))
-            finally:
-                os._exit(0)
-        while True:  # reap as it kills: a zombie still counts as a process to kill(-1)
-            try:
-                if os.waitpid(-1, 0)[0] == pid:
-                    return
-            except ChildProcessError:
-                return
-            except InterruptedError:
-                continue
+        dirs = (self.args.scratch, self.args.shm, self.args.socket_dir)
+        privilege.end_user(self.args.kernel_uid, dirs)
 
     def on_kernel_exit(self, status: int, reason: str | None = None) -> None:
         returncode = os.waitstatus_to_exitcode(status)
@@ -381,55 +343,6 @@ def _wait(pid: int) -> int:
             continue
         except ChildProcessError:
             return 0
-
-
-def _kill_all_of_my_uid() -> None:
-    """kill(-1) until no process of this uid is left (a forking loop may race one pass)."""
-    for _ in range(1000):
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.001)
-
-
-def _empty(root: Path) -> None:
-    """Remove everything inside ``root`` (never following a link), keep ``root``.
-
-    Iterative and shallow: a subdirectory's subdirectories are moved up into ``root``
-    before it is removed, so a tree of any depth (thousands of levels, past PATH_MAX and
-    any recursion limit) goes in as many steps as it has entries."""
-    for _ in range(1_000_000):  # each pass removes or hoists something
-        try:
-            names = os.listdir(root)
-        except OSError:
-            return
-        if not names:
-            return
-        for name in names:
-            with contextlib.suppress(OSError):
-                _clear_one(root, root / name)
-
-
-def _clear_one(root: Path, path: Path) -> None:
-    if not stat_is_dir(path):
-        os.unlink(path)
-        return
-    children = os.listdir(path)
-    if not children:
-        os.rmdir(path)
-        return
-    for child in children:
-        with contextlib.suppress(OSError):
-            inner = path / child
-            if stat_is_dir(inner):
-                os.rename(inner, root / f".lci-gone-{os.urandom(8).hex()}")
-            else:
-                os.unlink(inner)
-
-
-def stat_is_dir(path: Path) -> bool:
-    return stat.S_ISDIR(os.lstat(path).st_mode)
 
 
 def main(argv: list[str] | None = None) -> int:
