@@ -15,10 +15,11 @@ stateful phase produces these on purpose. Each is recognised here by its error c
 the fixed start of its message; every other 400 to a schema-valid request still fails
 the run.
 
-``ensure_resource_availability_of_the_path`` knows a 404 about a file the *body* named
-(``file_id``, ``file_ids``, attachments): the stateful phase creates a container or a
-thread, then sends a request to it that names a file id it made up, and the built-in
-check takes the "No file" 404 for the container or the thread having gone.
+``ensure_resource_availability_of_the_path`` knows a 404 about an object the *body*
+named (``file_id``, ``file_ids``, attachments, a run's ``assistant_id``): the stateful
+phase creates a container or a thread, then sends a request to it that names an id it
+made up, and the built-in check takes that 404 for the container or the thread having
+gone.
 """
 
 from __future__ import annotations
@@ -77,9 +78,20 @@ def ensure_resource_availability_of_the_path(ctx: Any, response: Any, case: Any)
 
 def _names_a_file_of_the_body(body: Any, case: Any) -> bool:
     error = body.get("error") if isinstance(body, dict) else None
-    message = str(error.get("message", "")) if isinstance(error, dict) else ""
-    in_path = any("file" in name for name in (case.path_parameters or {}))
-    return message.startswith("No file ") and not in_path
+    if not isinstance(error, dict):
+        return False
+    message = str(error.get("message", ""))
+    path = case.path_parameters or {}
+    if message.startswith("No file ") and not any("file" in name for name in path):
+        return True
+    # a 404 whose ``param`` is a body field (``assistant_id`` of a run) is about that field
+    param = error.get("param")
+    return isinstance(param, str) and param not in path and param in _body_fields(case)
+
+
+def _body_fields(case: Any) -> set[str]:
+    body = getattr(case, "body", None)
+    return set(body) if isinstance(body, dict) else set()
 
 
 def _json(response: Any) -> Any:

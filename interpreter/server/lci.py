@@ -29,6 +29,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/lci/sessions", tags=["lci inspector"])
 RECENT = 10  # executions shown with a session
+LAST_MAX = 2**53  # a count or a sequence number: any larger is refused (SQLite integers are 64-bit)
 EXECUTION_EVENTS = sse(
     [*EVENT.values(), "execution", "error"],
     "stdout, stderr, result and traceback chunks as they come ({'text'}), then the"
@@ -110,7 +111,7 @@ async def get_session(session_id: str, request: Request, d: Deps = deps) -> dict
 async def list_executions(
     session_id: str,
     request: Request,
-    last: int | None = Query(None, ge=1),
+    last: int | None = Query(None, ge=1, le=LAST_MAX),
     d: Deps = deps,
 ) -> dict[str, Any]:
     entries = await _inspector(request).executions(session_id, d.tenant, last=last)
@@ -124,7 +125,7 @@ async def list_executions(
     responses=answers(None, 404, media={"text/event-stream": {"schema": FOLLOW_EVENTS}}),
 )
 async def follow(
-    session_id: str, request: Request, last: int = Query(0, ge=0), d: Deps = deps
+    session_id: str, request: Request, last: int = Query(0, ge=0, le=LAST_MAX), d: Deps = deps
 ) -> StreamingResponse:
     insp = _inspector(request)
     await insp.session(session_id, d.tenant)  # a 404 before the stream starts

@@ -78,6 +78,8 @@ def test_what_the_document_refuses_is_a_400_naming_it(http: httpx.Client) -> Non
         ("post", "/v1/assistants", {"model": "m", "top_p": False}, "top_p"),
         ("get", "/v1/containers?limit=0", None, "limit"),
         ("get", "/v1/files?limit=10001", None, "limit"),
+        ("get", f"/v1/lci/sessions/s/executions?last={2**80}", None, "last"),  # was a 500
+        ("get", f"/v1/lci/sessions/s/events?last={2**64}", None, "last"),
         ("get", "/files?identifier=openapi-x&path=a/../b", None, "path"),
         ("get", "/files?identifier=openapi-x&path=%1Cdir", None, "path"),
     ]
