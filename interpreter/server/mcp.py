@@ -23,9 +23,6 @@ from typing import Annotated, Any
 import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
-from mcp.server.fastmcp import Context, FastMCP
-from mcp.server.fastmcp.exceptions import ResourceError, ToolError
-from mcp.server.fastmcp.server import StreamableHTTPASGIApp
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import (
@@ -48,6 +45,7 @@ from ..errors import InterpreterError, NoSuchFile
 from ..manager import SessionManager
 from ..results import Execution, ExecutionStatus, FileInfo
 from ..workspace import MOUNT
+from .mcp_sdk import Context, ResourceError, Server, StreamableHTTPASGIApp, ToolError, resource_uri
 from .utf8 import clean, scrub
 
 __all__ = ["create_mcp", "http_route", "run_stdio"]
@@ -68,18 +66,21 @@ INSTRUCTIONS = (
 )
 
 
-class _Server(FastMCP[Any]):
-    """FastMCP that answers ``lci://files/...`` reads with each file's own MIME type."""
+class _Server(Server):
+    """The SDK's server, answering ``lci://files/...`` reads with each file's own MIME type."""
 
     def __init__(self, tools: _Tools, **settings: Any) -> None:
         super().__init__(**settings)
         self.lci = tools
 
-    async def read_resource(self, uri: AnyUrl | str) -> Iterable[ReadResourceContents]:
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context | None = None
+    ) -> Iterable[ReadResourceContents]:
         if not str(uri).startswith(FILE_PREFIX):
-            return await super().read_resource(uri)
+            return await self.read_registered(uri, context)
+        file_id = str(uri)[len(FILE_PREFIX) :]
         try:
-            info, data = await self.lci.stored(self.get_context(), str(uri)[len(FILE_PREFIX) :])
+            info, data = await self.lci.stored(self.context(context), file_id)
         except ToolError as exc:
             raise ResourceError(str(exc)) from exc
         text = _as_text(data, info)
@@ -225,25 +226,28 @@ def create_mcp(
     stateless: bool = False,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     observe: Callable[[Execution, str], None] | None = None,
-) -> FastMCP[Any]:
+) -> Server:
     """The MCP server. ``get_manager`` is called on each request (the service opens its
     manager in its lifespan, after this is built). Over HTTP the endpoint is exactly
     ``/mcp``: add ``http_route(server)`` to the app and run ``server.session_manager.run()``
     in its lifespan."""
     _quiet_sdk()
     tools = _Tools(get_manager, observe)
+    http = {
+        "stateless_http": stateless,
+        "streamable_http_path": "/mcp",
+        "max_request_body_size": max_request_bytes,
+        # Every HTTP request carries an API key the auth middleware checks, which a
+        # DNS-rebinding page cannot send; the SDK's host allow-list would only refuse
+        # legitimate clients that reach the service by name.
+        "transport_security": TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    }
     server = _Server(
         tools,
         name="lci",
         instructions=INSTRUCTIONS,
-        stateless_http=stateless,
-        streamable_http_path="/mcp",
-        max_request_body_size=max_request_bytes,
-        log_level="WARNING",  # FastMCP configures the root logger: no louder than Python's default
-        # Every HTTP request carries an API key the auth middleware checks, which a
-        # DNS-rebinding page cannot send; the SDK's host allow-list would only refuse
-        # legitimate clients that reach the service by name.
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        log_level="WARNING",  # the SDK configures the root logger: no louder than Python's default
+        http=http,
     )
     upload_limit = format_bytes(max_request_bytes * 3 // 4 - 64 * 1024)
     writes = ToolAnnotations(readOnlyHint=False, destructiveHint=True)  # overwrites, runs code
@@ -262,10 +266,10 @@ def create_mcp(
     return server
 
 
-def http_route(server: FastMCP[Any], path: str = "/mcp") -> Route:
+def http_route(server: Server, path: str = "/mcp") -> Route:
     """The streamable HTTP endpoint at exactly ``path`` (a mount would redirect ``/mcp``
     to ``/mcp/``). Creates ``server.session_manager``."""
-    server.streamable_http_app()
+    server.http_app()
     return Route(path, endpoint=_TenantBound(StreamableHTTPASGIApp(server.session_manager)))
 
 
@@ -358,7 +362,7 @@ def _report(exe: Execution) -> str:
 def _link(info: FileInfo, path: str) -> ResourceLink:
     return ResourceLink(
         type="resource_link",
-        uri=AnyUrl(FILE_URI.format(file_id=info.id)),
+        uri=resource_uri(FILE_URI.format(file_id=info.id)),
         name=scrub(info.filename),
         title=scrub(path),
         description=scrub(f"{path}, written by the code (file id {info.id})"),
@@ -378,12 +382,13 @@ def _as_text(data: bytes, info: FileInfo) -> str | None:
 
 
 def _embedded(info: FileInfo, data: bytes) -> EmbeddedResource:
-    uri, mime, text = AnyUrl(FILE_URI.format(file_id=info.id)), info.mime_type, _as_text(data, info)
+    at, mime = resource_uri(FILE_URI.format(file_id=info.id)), info.mime_type
+    text = _as_text(data, info)
     if text is not None:
         return EmbeddedResource(
-            type="resource", resource=TextResourceContents(uri=uri, mimeType=mime, text=text)
+            type="resource", resource=TextResourceContents(uri=at, mimeType=mime, text=text)
         )
     blob = base64.b64encode(data).decode()
     return EmbeddedResource(
-        type="resource", resource=BlobResourceContents(uri=uri, mimeType=mime, blob=blob)
+        type="resource", resource=BlobResourceContents(uri=at, mimeType=mime, blob=blob)
     )

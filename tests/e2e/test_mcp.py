@@ -1,7 +1,11 @@
 """The MCP face through the official MCP client (the ``mcp`` package), nothing mocked.
 
 stdio: ``python -m interpreter mcp`` spawned by ``mcp.client.stdio.stdio_client``.
-HTTP: the real ``lci serve`` (``live_server``), streamable HTTP at ``/mcp``, two tenants.
+HTTP: the real ``lci serve`` (``mcp_server``), streamable HTTP at ``/mcp``, two tenants.
+
+The client is mcp 1.x or 2.x, whichever the test's venv has (``mcp_client`` hides the
+difference); the servers run under the same interpreter, unless LCI_MCP_SERVER_PYTHON
+names another one (a venv with the other generation): a cross-version run.
 """
 
 from __future__ import annotations
@@ -10,17 +14,18 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from mcp import ClientSession, McpError, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
+from mcp import StdioServerParameters
 from mcp.types import (
     BlobResourceContents,
     CallToolResult,
@@ -33,7 +38,10 @@ from mcp.types import (
 
 from interpreter import Settings
 
-from .conftest import LiveServer
+from ..conftest import _HOMES
+from . import mcp_client
+from .conftest import LiveServer, start_server, stop_server
+from .mcp_client import MCPError, wire
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 
@@ -45,52 +53,56 @@ TOOLS = {"execute_python", "upload_file", "list_files", "download_file"}
 # -- clients ---------------------------------------------------------------------------
 
 
+SERVER_PYTHON = os.environ.get("LCI_MCP_SERVER_PYTHON") or sys.executable
+
+
 @asynccontextmanager
-async def stdio_session(settings: Settings) -> AsyncIterator[ClientSession]:
+async def stdio_session(settings: Settings) -> AsyncIterator[Any]:
     """``lci mcp`` as an MCP client host would start it, with a test home."""
     env = {**os.environ, "LCI_HOME": str(settings.home), "LCI_IMAGE": str(settings.sandbox.image)}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "interpreter", "mcp"], env=env
+        command=SERVER_PYTHON, args=["-m", "interpreter", "mcp"], env=env
     )
     errlog = settings.home / "mcp-stderr.log"  # the server's stderr, for a failing test
     with open(errlog, "w") as err:
-        async with stdio_client(params, errlog=err) as (r, w), ClientSession(r, w) as session:
-            await session.initialize()
+        async with mcp_client.stdio_session(params, err) as session:
             yield session
 
 
 @asynccontextmanager
-async def http_session(server: LiveServer, key: str) -> AsyncIterator[ClientSession]:
+async def http_session(server: LiveServer, key: str) -> AsyncIterator[Any]:
     headers = {"Authorization": f"Bearer {key}"}
-    timeout = httpx.Timeout(30.0, read=300.0)
-    async with (
-        httpx.AsyncClient(headers=headers, timeout=timeout) as http,
-        streamable_http_client(f"{server.url}/mcp", http_client=http) as (r, w, _),
-        ClientSession(r, w) as session,
-    ):
-        await session.initialize()
+    async with mcp_client.http_session(f"{server.url}/mcp", headers) as session:
         yield session
 
 
-async def call(client: ClientSession, tool: str, /, **arguments: Any) -> CallToolResult:
+async def call(client: Any, tool: str, /, **arguments: Any) -> CallToolResult:
     result = await client.call_tool(tool, arguments)
     assert isinstance(result, CallToolResult)
     return result
+
+
+def is_error(result: CallToolResult) -> bool:
+    return bool(wire(result, "isError"))
+
+
+def structured(result: CallToolResult) -> Any:
+    return wire(result, "structuredContent")
 
 
 def text_of(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-async def run_ok(client: ClientSession, code: str, /, **arguments: Any) -> CallToolResult:
+async def run_ok(client: Any, code: str, /, **arguments: Any) -> CallToolResult:
     result = await call(client, "execute_python", code=code, **arguments)
-    assert not result.isError, text_of(result)
+    assert not is_error(result), text_of(result)
     return result
 
 
 def png_images(result: CallToolResult) -> list[bytes]:
     images = [c for c in result.content if isinstance(c, ImageContent)]
-    assert all(i.mimeType == "image/png" for i in images)
+    assert all(wire(i, "mimeType") == "image/png" for i in images)
     return [base64.b64decode(i.data) for i in images]
 
 
@@ -118,27 +130,27 @@ async def test_stdio_keeps_state_and_reports_code_errors(settings, manager):
         await run_ok(mcp, "import json\nsecret = 41")
         result = await run_ok(mcp, "print(json.dumps({'answer': secret + 1}))")
         assert text_of(result).strip() == '{"answer": 42}'
-        assert result.structuredContent and result.structuredContent["status"] == "ok"
+        assert structured(result) and structured(result)["status"] == "ok"
 
         failed = await call(mcp, "execute_python", code="secret / 0")
-        assert failed.isError
+        assert is_error(failed)
         report = text_of(failed)
         assert "ZeroDivisionError: division by zero" in report and "Status: error" in report
-        assert failed.structuredContent
-        assert failed.structuredContent["error"]["ename"] == "ZeroDivisionError"
+        assert structured(failed)
+        assert structured(failed)["error"]["ename"] == "ZeroDivisionError"
         slow = await call(mcp, "execute_python", code="import time; time.sleep(60)", timeout=1)
-        assert slow.isError and "Status: timeout" in text_of(slow)
-        assert slow.structuredContent and slow.structuredContent["status"] == "timeout"
+        assert is_error(slow) and "Status: timeout" in text_of(slow)
+        assert structured(slow) and structured(slow)["status"] == "timeout"
         # an error in the code is a result: the session and its state go on
         assert text_of(await run_ok(mcp, "secret")).strip() == "41"
 
         # a separate session is a separate kernel
         other = await call(mcp, "execute_python", code="secret", session="elsewhere")
-        assert other.isError and "NameError" in text_of(other)
+        assert is_error(other) and "NameError" in text_of(other)
 
         # an engine-side refusal is a tool error with a message, not a traceback
         bad = await call(mcp, "upload_file", filename="../escape.txt", content_base64="aGk=")
-        assert bad.isError
+        assert is_error(bad)
         assert "InvalidFilename" in text_of(bad) and "Traceback" not in text_of(bad)
 
 
@@ -164,7 +176,7 @@ async def test_stdio_files_round_trip_with_exact_bytes(settings, manager):
         assert links["out.bin"].size == len(blob) and str(links["out.bin"].uri).startswith(
             "lci://files/file-"
         )
-        assert links["notes.txt"].mimeType == "text/plain"
+        assert wire(links["notes.txt"], "mimeType") == "text/plain"
 
         listed = json.loads(text_of(await call(mcp, "list_files")))
         by_path = {f["path"]: f for f in listed}
@@ -172,7 +184,7 @@ async def test_stdio_files_round_trip_with_exact_bytes(settings, manager):
         assert by_path["/mnt/data/out.bin"]["source"] == "assistant"
 
         download = await call(mcp, "download_file", path="/mnt/data/out.bin")
-        assert not download.isError and embedded_bytes(download) == blob
+        assert not is_error(download) and embedded_bytes(download) == blob
         text = await call(mcp, "download_file", path="notes.txt")
         [embedded] = [c for c in text.content if isinstance(c, EmbeddedResource)]
         assert isinstance(embedded.resource, TextResourceContents)
@@ -183,9 +195,10 @@ async def test_stdio_files_round_trip_with_exact_bytes(settings, manager):
         read = await mcp.read_resource(links["out.bin"].uri)
         [contents] = read.contents
         assert resource_bytes(contents) == blob
-        assert contents.mimeType == "application/octet-stream"
+        assert wire(contents, "mimeType") == "application/octet-stream"
         templates = await mcp.list_resource_templates()
-        assert [t.uriTemplate for t in templates.resourceTemplates] == ["lci://files/{file_id}"]
+        uri_templates = [wire(t, "uriTemplate") for t in wire(templates, "resourceTemplates")]
+        assert uri_templates == ["lci://files/{file_id}"]
 
         # uploaded by the client: readable from code at the path it names
         upload = await call(
@@ -194,8 +207,8 @@ async def test_stdio_files_round_trip_with_exact_bytes(settings, manager):
             filename="in/data.bin",
             content_base64=base64.b64encode(blob).decode(),
         )
-        assert not upload.isError and upload.structuredContent
-        assert upload.structuredContent["path"] == "/mnt/data/in/data.bin"
+        assert not is_error(upload) and structured(upload)
+        assert structured(upload)["path"] == "/mnt/data/in/data.bin"
         digest = await run_ok(
             mcp,
             "import hashlib\nprint(hashlib.sha256(open('/mnt/data/in/data.bin','rb').read())"
@@ -208,26 +221,62 @@ async def test_stdio_files_round_trip_with_exact_bytes(settings, manager):
         ).items()
 
         missing = await call(mcp, "download_file", path="nope.txt")
-        assert missing.isError and "list_files" in text_of(missing)
-        with pytest.raises(McpError):
+        assert is_error(missing) and "list_files" in text_of(missing)
+        with pytest.raises(MCPError):
             await mcp.read_resource("lci://files/file-000000000000000000000000")
 
 
 # -- streamable HTTP on the service ------------------------------------------------------
 
 
-async def test_http_execute_returns_text_and_image(live_server):
+@pytest.fixture(scope="module")
+def mcp_server(request: pytest.FixtureRequest, sandbox_image: str) -> Iterator[LiveServer]:
+    """The shared ``lci serve``; in a cross-version run, one of its own under SERVER_PYTHON."""
+    if sys.executable == SERVER_PYTHON:
+        yield request.getfixturevalue("live_server")
+        return
+    home = Path(tempfile.mkdtemp(prefix="lci-e-", dir="/tmp"))
+    _HOMES.append(Settings(home=home, image=sandbox_image))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "executable", SERVER_PYTHON)  # what start_server runs
+        server = start_server(home, sandbox_image)
+    yield server
+    stop_server(server)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def executions_ok(server: LiveServer) -> float:
+    """alice's count of executions that ended ok, from /metrics."""
+    text = httpx.get(f"{server.url}/metrics", headers=server.headers()).text
+    key = 'lci_executions_total{status="ok",tenant="alice"}'
+    return float(next(line for line in text.splitlines() if line.startswith(key)).split()[-1])
+
+
+async def test_http_execute_returns_text_and_image(mcp_server):
     session = "mcp-" + uuid.uuid4().hex[:8]
-    async with http_session(live_server, live_server.key) as mcp:
+    before = executions_ok(mcp_server)
+    async with http_session(mcp_server, mcp_server.key) as mcp:
         assert {t.name for t in (await mcp.list_tools()).tools} == TOOLS
         await run_ok(mcp, "n = 20", session=session)
         result = await run_ok(mcp, "print(n + 1)\n" + PLOT, session=session)
         assert text_of(result).startswith("21")
         [png] = png_images(result)
         assert png.startswith(PNG_MAGIC)
+    assert executions_ok(mcp_server) >= before + 2  # /metrics counts MCP executions
 
 
-async def test_http_without_a_key_is_refused(live_server):
+async def test_http_upload_past_the_sdk_default_body_limit(mcp_server):
+    """The SDK refuses request bodies over 4 MiB unless told otherwise; lci tells it
+    MAX_REQUEST_BYTES (a constructor argument in mcp 1.x, an HTTP-app one in 2.x)."""
+    blob = os.urandom(5 * 1024**2)
+    encoded = base64.b64encode(blob).decode()
+    async with http_session(mcp_server, mcp_server.key) as mcp:
+        upload = await call(mcp, "upload_file", filename="big.bin", content_base64=encoded)
+        assert not is_error(upload), text_of(upload)
+        assert structured(upload)["bytes"] == len(blob)
+
+
+async def test_http_without_a_key_is_refused(mcp_server):
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -240,27 +289,27 @@ async def test_http_without_a_key_is_refused(live_server):
     }
     accept = {"Accept": "application/json, text/event-stream"}
     async with httpx.AsyncClient(timeout=30) as http:
-        bare = await http.post(f"{live_server.url}/mcp", json=init, headers=accept)
+        bare = await http.post(f"{mcp_server.url}/mcp", json=init, headers=accept)
         assert bare.status_code == 401
         wrong = await http.post(
-            f"{live_server.url}/mcp",
+            f"{mcp_server.url}/mcp",
             json=init,
             headers={**accept, "Authorization": "Bearer not-a-key-at-all"},
         )
         assert wrong.status_code == 401
         good = await http.post(
-            f"{live_server.url}/mcp", json=init, headers={**accept, **live_server.headers()}
+            f"{mcp_server.url}/mcp", json=init, headers={**accept, **mcp_server.headers()}
         )
         assert good.status_code == 200  # the endpoint is exactly /mcp: no redirect
     with pytest.raises(BaseException) as refused:  # the official client gives up too
-        async with http_session(live_server, "not-a-key-at-all"):
+        async with http_session(mcp_server, "not-a-key-at-all"):
             pass
-    assert refused.group_contains(httpx.HTTPStatusError, match="401")
+    assert mcp_client.refused(refused.value, 401, "wrong API key"), repr(refused.value)
 
 
-async def test_http_tenants_are_isolated(live_server):
+async def test_http_tenants_are_isolated(mcp_server):
     session = "shared-" + uuid.uuid4().hex[:8]  # the same name for both tenants
-    async with http_session(live_server, live_server.key) as alice:
+    async with http_session(mcp_server, mcp_server.key) as alice:
         made = await run_ok(
             alice, "secret = 7\nopen('/mnt/data/alice.txt', 'w').write('mine')", session=session
         )
@@ -268,23 +317,23 @@ async def test_http_tenants_are_isolated(live_server):
         file_id = str(link.uri).rsplit("/", 1)[-1]
         assert embedded_bytes(await call(alice, "download_file", path=file_id)) == b"mine"
 
-    async with http_session(live_server, live_server.other_key) as bob:
+    async with http_session(mcp_server, mcp_server.other_key) as bob:
         same_name = await call(bob, "execute_python", code="secret", session=session)
-        assert same_name.isError and "NameError" in text_of(same_name)
+        assert is_error(same_name) and "NameError" in text_of(same_name)
         assert json.loads(text_of(await call(bob, "list_files", session=session))) == []
         stolen = await call(bob, "download_file", path=file_id)
-        assert stolen.isError and "mine" not in text_of(stolen)
+        assert is_error(stolen) and "mine" not in text_of(stolen)
         by_path = await call(bob, "download_file", path="alice.txt", session=session)
-        assert by_path.isError
-        with pytest.raises(McpError):
+        assert is_error(by_path)
+        with pytest.raises(MCPError):
             await bob.read_resource(link.uri)
 
-    async with http_session(live_server, live_server.key) as alice:
+    async with http_session(mcp_server, mcp_server.key) as alice:
         # alice's session is untouched by bob's calls
         assert text_of(await run_ok(alice, "secret", session=session)).strip() == "7"
 
 
-async def test_an_mcp_session_belongs_to_the_tenant_that_opened_it(live_server):
+async def test_an_mcp_session_belongs_to_the_tenant_that_opened_it(mcp_server):
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -297,9 +346,9 @@ async def test_an_mcp_session_belongs_to_the_tenant_that_opened_it(live_server):
     }
     tools = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
     accept = {"Accept": "application/json, text/event-stream"}
-    alice = {**accept, **live_server.headers()}
-    bob = {**accept, **live_server.headers(live_server.other_key)}
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+    alice = {**accept, **mcp_server.headers()}
+    bob = {**accept, **mcp_server.headers(mcp_server.other_key)}
+    async with httpx.AsyncClient(base_url=mcp_server.url, timeout=30) as http:
         opened = await http.post("/mcp", json=init, headers=alice)
         sid = opened.headers["mcp-session-id"]
         done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
