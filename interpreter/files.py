@@ -50,7 +50,8 @@ class FileStore:
         self.max_upload_bytes = max_upload_bytes
         self.min_free = min_free
         # bytes promised but not yet used (live sandboxes' disks): set by the manager
-        self.reserved: Callable[[], int] = lambda: 0
+        # (fresh: measured now, not the cached figure of the last second)
+        self.reserved: Callable[[bool], int] = lambda fresh: 0
         # may (owner) store (bytes) more? raises QuotaExceeded: set by the manager
         self.charge: Callable[[str, int], None] = lambda owner, size: None
         self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -64,10 +65,15 @@ class FileStore:
         st = os.statvfs(self.blobs)
         return st.f_bavail * st.f_frsize
 
-    def room(self) -> int:
+    def room(self, needed: int = 1) -> int:
         """Bytes that may still be written before LCI_HOME reaches its floor (LCI_MIN_FREE),
-        the space promised to live sandboxes' disks kept aside."""
-        return self.free() - self.reserved() - self.min_free
+        the space promised to live sandboxes' disks kept aside. Short of ``needed``, the
+        promise is measured again before the answer is believed (disks fill up, and the
+        cached figure may be a second old)."""
+        room = self.free() - self.reserved(False) - self.min_free
+        if room < needed:
+            room = self.free() - self.reserved(True) - self.min_free
+        return room
 
     def check_floor(self) -> None:
         """Raise StorageFull when LCI_HOME is below its floor itself (running sessions' work
@@ -78,7 +84,7 @@ class FileStore:
 
     def check_room(self, needed: int = 0) -> None:
         """Raise StorageFull when ``needed`` more bytes would take LCI_HOME below its floor."""
-        if self.room() < needed:
+        if self.room(needed) < needed:
             raise StorageFull(self.free(), self.min_free)
 
     # -- writing -------------------------------------------------------------------
