@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -24,42 +24,15 @@ from ..manager import SessionManager
 from ..results import Execution
 from ..store import SessionRecord
 from ..workspace import MOUNT
+from .interface import SessionView
 from .notebook import build_notebook
 
-__all__ = ["Inspector", "SessionView"]
+__all__ = ["LocalInspector"]
 
 
-@dataclass(frozen=True)
-class SessionView:
-    """One session as an operator sees it. Durations in seconds; None when not live."""
+class LocalInspector:
+    """The ``Inspector`` on this LCI_HOME's store and engine."""
 
-    id: str
-    thread_id: str
-    tenant: str
-    state: str
-    created_at: float
-    last_activity: float
-    age_s: float
-    idle_s: float | None
-    expires_in_s: float | None
-    memory_bytes: int | None  # in use now
-    cpu_percent: float | None  # of one core, now
-    executions: int
-    files: int  # in the thread's /mnt/data
-    memory_limit: int
-    cpus: float
-    pids_limit: int
-    network: str
-    idle_timeout: float
-    container: str | None
-    ended_at: float | None
-    end_reason: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class Inspector:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
 
@@ -90,6 +63,11 @@ class Inspector:
             {"path": f"{MOUNT}/{path}", "file_id": e.file_id, "bytes": e.size}
             for path, e in sorted(placed.items())
         ]
+
+    async def file(self, file_id: str) -> tuple[str, bytes]:
+        """A stored file: (a name for it, its bytes)."""
+        info = await self.manager.files.get(file_id)
+        return Path(info.path or info.filename).name, await self.manager.files.content(file_id)
 
     async def notebook(self, session_id: str, tenant: str | None = None) -> NotebookNode:
         rec = self._record(session_id, tenant)

@@ -11,7 +11,7 @@ import pytest
 
 from interpreter import SessionManager, SessionState
 from interpreter.errors import NoSuchFile, NoSuchSession
-from interpreter.inspection.local import Inspector
+from interpreter.inspection import LocalInspector
 
 from ..conftest import make_settings
 
@@ -80,7 +80,7 @@ async def test_purge_keeps_recent_history_and_drops_old_with_its_files(settings)
 
 async def test_inspector_views_follow_and_tenancy(settings):
     async with SessionManager(settings) as m:
-        inspector = Inspector(m)
+        inspector = LocalInspector(m)
         session = await m.session("t-view", owner="alice")
         await session.execute("blob = bytearray(60 * 1024 * 1024)")
         [view] = await inspector.sessions("alice")
@@ -115,7 +115,7 @@ async def test_inspector_views_follow_and_tenancy(settings):
 
 async def test_notebook_export_has_every_cell_and_the_image(settings):
     async with SessionManager(settings) as m:
-        inspector = Inspector(m)
+        inspector = LocalInspector(m)
         session = await m.session("t-nb")
         await session.execute("x = 2")
         await session.execute("x * 21")
