@@ -40,7 +40,7 @@ class LocalInspector:
 
     async def sessions(self, tenant: str | None = None, *, all: bool = False) -> list[SessionView]:
         """Live sessions (``all``: ended ones too), newest first."""
-        records = self.manager.records(owner=tenant, live_only=not all)
+        records = self.manager.records(tenant=tenant, live_only=not all)
         records.reverse()
         return await self._views(records)
 
@@ -58,7 +58,7 @@ class LocalInspector:
         """The files its thread's /mnt/data last held, by path: ``{path, file_id, bytes}``
         (as last indexed; no sandbox is asked)."""
         rec = self._record(session_id, tenant)
-        placed = self.manager.threads.placed(rec.owner, rec.thread_id)
+        placed = self.manager.threads.placed(rec.tenant, rec.thread_id)
         return [
             {"path": f"{MOUNT}/{path}", "file_id": e.file_id, "bytes": e.size}
             for path, e in sorted(placed.items())
@@ -75,7 +75,7 @@ class LocalInspector:
 
         def load(file_id: str) -> bytes | None:
             try:
-                return self.manager.files.path(file_id, rec.owner).read_bytes()
+                return self.manager.files.path(file_id, rec.tenant).read_bytes()
             except (NoSuchFile, OSError):
                 return None
 
@@ -181,7 +181,7 @@ class LocalInspector:
 
     def _record(self, session_id: str, tenant: str | None, live: bool = False) -> SessionRecord:
         rec = self.manager.record(session_id)
-        if rec is None or (tenant is not None and rec.owner != tenant):
+        if rec is None or (tenant is not None and rec.tenant != tenant):
             raise NoSuchSession(session_id)
         if live and not rec.state.live:
             raise NoSuchSession(f"{session_id} (it {rec.state.value}: {rec.end_reason})")
@@ -199,7 +199,7 @@ class LocalInspector:
         ]
 
     def _files(self, rec: SessionRecord) -> int:
-        return len(self.manager.threads.placed(rec.owner, rec.thread_id))
+        return len(self.manager.threads.placed(rec.tenant, rec.thread_id))
 
 
 def _view(
@@ -214,7 +214,7 @@ def _view(
     return SessionView(
         id=r.id,
         thread_id=r.thread_id,
-        tenant=r.owner,
+        tenant=r.tenant,
         state=r.state.value,
         created_at=r.created_at,
         last_activity=r.last_activity,
