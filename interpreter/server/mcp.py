@@ -92,13 +92,8 @@ class _Server(Server):
 class _Tools:
     """The tools; their docstrings are the descriptions a model reads."""
 
-    def __init__(
-        self,
-        get_manager: Callable[[], SessionManager],
-        observe: Callable[[Execution, str], None] | None = None,
-    ) -> None:
+    def __init__(self, get_manager: Callable[[], SessionManager]) -> None:
         self.manager = get_manager
-        self.observe = observe  # the service's metrics
 
     async def execute_python(
         self, code: str, ctx: Context, session: str = "default", timeout: Timeout = None
@@ -120,8 +115,6 @@ class _Tools:
         with _edge():
             sess = await manager.session(session, tenant=tenant)
             exe = await sess.execute(code, timeout=timeout)
-            if self.observe is not None:
-                self.observe(exe, tenant)
             content: list[ContentBlock] = [TextContent(type="text", text=scrub(_report(exe)))]
             for file_id in exe.images:
                 info, data = await self.stored(ctx, file_id)
@@ -225,14 +218,13 @@ def create_mcp(
     *,
     stateless: bool = False,
     max_request_bytes: int = MAX_REQUEST_BYTES,
-    observe: Callable[[Execution, str], None] | None = None,
 ) -> Server:
     """The MCP server. ``get_manager`` is called on each request (the service opens its
     manager in its lifespan, after this is built). Over HTTP the endpoint is exactly
     ``/mcp``: add ``http_route(server)`` to the app and run ``server.session_manager.run()``
     in its lifespan."""
     _quiet_sdk()
-    tools = _Tools(get_manager, observe)
+    tools = _Tools(get_manager)
     http = {
         "stateless_http": stateless,
         "streamable_http_path": "/mcp",
