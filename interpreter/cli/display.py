@@ -70,16 +70,21 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def compact(text: str) -> str:
+    """A table cell without spaces (``1m05s``, ``80MiB``), so a row splits into its columns."""
+    return text.replace(" ", "")
+
+
 def session_rows(views: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     return [
         (
             v["thread_id"],
             v["id"],
             v["state"],
-            format_duration(v["age_s"]),
-            format_duration(v["idle_s"]),
-            format_duration(v["expires_in_s"]),
-            format_bytes(v["memory_bytes"]).replace(" ", ""),
+            compact(format_duration(v["age_s"])),
+            compact(format_duration(v["idle_s"])),
+            compact(format_duration(v["expires_in_s"])),
+            compact(format_bytes(v["memory_bytes"])),
             "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}%",
             str(v["executions"]),
             str(v["files"]),

@@ -65,7 +65,7 @@ def test_durations_and_sizes() -> None:
 
 def test_session_row_and_details() -> None:
     row = display.session_rows([VIEW])[0]
-    assert row == ("t1", "sess_1", "idle", "1h 02m", "1m 05s", "-", "80MiB", "12.3%", "4", "2", "-")
+    assert row == ("t1", "sess_1", "idle", "1h02m", "1m05s", "-", "80MiB", "12.3%", "4", "2", "-")
     lines = display.table(display.SESSION_HEADER, [row]).splitlines()
     assert (
         lines[0].split()[:3] == ["THREAD", "SESSION", "STATE"] and lines[1].split()[1] == "sess_1"
