@@ -32,26 +32,26 @@ class Admission:
     ) -> None:
         self.settings, self.store, self.files, self.quotas = settings, store, files, quotas
         self.capacity = Capacity(settings, store.live_count)
-        self._pending: dict[str, list[int]] = {}  # owner -> memory of starts under way
+        self._pending: dict[str, list[int]] = {}  # tenant -> memory of starts under way
         self._uids_checked = False
         self._reserved_at = (0.0, 0)
         files.reserved = self.reserved
         files.charge = self.charge
 
-    def memory_for(self, owner: str, asked: int) -> int:
+    def memory_for(self, tenant: str, asked: int) -> int:
         """The memory limit a start gets: what was asked, clamped to the tenant's largest."""
-        if self.quotas is not None and owner:
-            return self.quotas.memory_for(owner, asked)
+        if self.quotas is not None and tenant:
+            return self.quotas.memory_for(tenant, asked)
         return asked
 
     @asynccontextmanager
-    async def start(self, owner: str, memory: int) -> AsyncIterator[None]:
-        """Admit one start of ``memory`` for ``owner``; held while the sandbox starts."""
+    async def start(self, tenant: str, memory: int) -> AsyncIterator[None]:
+        """Admit one start of ``memory`` for ``tenant``; held while the sandbox starts."""
         self._check_host()
-        if self.quotas is not None and owner:
-            live = [r.memory for r in self.store.list_sessions(owner=owner, live_only=True)]
-            self.quotas.check_start(owner, live + self._pending.get(owner, []), memory)
-        pending = self._pending.setdefault(owner, [])
+        if self.quotas is not None and tenant:
+            live = [r.memory for r in self.store.list_sessions(tenant=tenant, live_only=True)]
+            self.quotas.check_start(tenant, live + self._pending.get(tenant, []), memory)
+        pending = self._pending.setdefault(tenant, [])
         pending.append(memory)
         try:
             async with self.capacity.slot():
@@ -72,10 +72,10 @@ class Admission:
         self.reserved(fresh=True)
         self.files.check_room(self.settings.sandbox.disk_limit)
 
-    def charge(self, owner: str, size: int) -> None:
-        """Storing ``size`` more bytes for ``owner``: within its quota?"""
-        if self.quotas is not None and owner:
-            self.quotas.check_stored(owner, self.store.stored_bytes(owner), size)
+    def charge(self, tenant: str, size: int) -> None:
+        """Storing ``size`` more bytes for ``tenant``: within its quota?"""
+        if self.quotas is not None and tenant:
+            self.quotas.check_stored(tenant, self.store.stored_bytes(tenant), size)
 
     def reserved(self, fresh: bool = False) -> int:
         """What live sessions' disks may still grow by: kept aside from everything else.

@@ -1,4 +1,4 @@
-"""The files of a thread's /mnt/data, each with a file ID: the one owner of that mapping.
+"""The files of a thread's /mnt/data, each with a file ID: the one tenant of that mapping.
 
 The sandboxed code can create, change and delete files at any time, so the catalog
 is the directory as it is now, matched against an index (``Index``: the
@@ -72,7 +72,7 @@ class Index:
 
     def attach(
         self,
-        owner: str,
+        tenant: str,
         thread_id: str,
         path: str,
         file_id: str,
@@ -87,39 +87,39 @@ class Index:
         with self.store.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO thread_files"
-                " (owner, thread_id, path, file_id, size, mtime_ns, source)"
+                " (tenant, thread_id, path, file_id, size, mtime_ns, source)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (owner, thread_id, path, file_id, size, mtime_ns, source),
+                (tenant, thread_id, path, file_id, size, mtime_ns, source),
             )
 
-    def detach(self, owner: str, thread_id: str, path: str) -> None:
+    def detach(self, tenant: str, thread_id: str, path: str) -> None:
         with self.store.transaction() as db:
             db.execute(
-                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ? AND path = ?",
-                (owner, thread_id, path),
+                "DELETE FROM thread_files WHERE tenant = ? AND thread_id = ? AND path = ?",
+                (tenant, thread_id, path),
             )
 
-    def forget(self, owner: str, thread_id: str) -> None:
+    def forget(self, tenant: str, thread_id: str) -> None:
         """The thread's /mnt/data starts empty next time (stored files stay in the store)."""
         with self.store.transaction() as db:
             db.execute(
-                "DELETE FROM thread_files WHERE owner = ? AND thread_id = ?", (owner, thread_id)
+                "DELETE FROM thread_files WHERE tenant = ? AND thread_id = ?", (tenant, thread_id)
             )
 
-    def entries(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
+    def entries(self, tenant: str, thread_id: str) -> dict[str, IndexEntry]:
         """Every known file of the thread's /mnt data, by relative path."""
         rows = self.store.query(
             "SELECT path, file_id, size, mtime_ns, source FROM thread_files"
-            " WHERE owner = ? AND thread_id = ? ORDER BY path",
-            (owner, thread_id),
+            " WHERE tenant = ? AND thread_id = ? ORDER BY path",
+            (tenant, thread_id),
         )
         return {r[0]: IndexEntry(r[1], r[2], r[3], r[4]) for r in rows}
 
-    def attachments(self, owner: str, thread_id: str) -> list[tuple[str, str]]:
+    def attachments(self, tenant: str, thread_id: str) -> list[tuple[str, str]]:
         rows = self.store.query(
             "SELECT path, file_id FROM thread_files"
-            " WHERE owner = ? AND thread_id = ? ORDER BY path",
-            (owner, thread_id),
+            " WHERE tenant = ? AND thread_id = ? ORDER BY path",
+            (tenant, thread_id),
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -130,14 +130,14 @@ class Catalog:
         store: Store,
         files: FileStore,
         workspace: Workspace | None,
-        owner: str,
+        tenant: str,
         thread_id: str,
         max_file_bytes: int,
         max_total_bytes: int = 0,
     ) -> None:
         self.store, self.files, self.workspace = store, files, workspace
         self.index = Index(store)
-        self.owner, self.thread_id = owner, thread_id
+        self.tenant, self.thread_id = tenant, thread_id
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes or 1 << 62  # the disk: 0 for uncapped
 
@@ -148,13 +148,13 @@ class Catalog:
         """The catalogue of a live session's /mnt/data (read as its kernel's uid)."""
         uid = kernel_uid(record)
         return cls(
-            store, files, Workspace(Path(record.data_dir), (uid, uid)), record.owner,
+            store, files, Workspace(Path(record.data_dir), (uid, uid)), record.tenant,
             record.thread_id, settings.limits.max_output_file_bytes, settings.sandbox.disk_limit,
         )  # fmt: skip
 
     def list(self) -> list[SandboxFile]:
         """Every regular file, sorted by path. Without a live workspace, the last known."""
-        index = self.index.entries(self.owner, self.thread_id)
+        index = self.index.entries(self.tenant, self.thread_id)
         if self.workspace is None:
             out = [self._known(rel, e.file_id, e.source, e.mtime_ns) for rel, e in index.items()]
             return [f for f in out if f is not None]
@@ -177,7 +177,7 @@ class Catalog:
                     )
                 )
         for gone in index.keys() - {f.path for f in found}:
-            self.index.detach(self.owner, self.thread_id, gone)
+            self.index.detach(self.tenant, self.thread_id, gone)
         return found
 
     def scan(self) -> Scan:
@@ -220,7 +220,7 @@ class Catalog:
         self.workspace.place(rel, self.files.blob_path(info.sha256))
         st = self.workspace.stat(rel)
         self.index.attach(
-            self.owner,
+            self.tenant,
             self.thread_id,
             rel,
             info.id,
@@ -235,8 +235,8 @@ class Catalog:
     def remove(self, name: str) -> None:
         rel = sanitize_filename(name)
         present = self.workspace.remove(rel) if self.workspace is not None else False
-        known = rel in self.index.entries(self.owner, self.thread_id)
-        self.index.detach(self.owner, self.thread_id, rel)
+        known = rel in self.index.entries(self.tenant, self.thread_id)
+        self.index.detach(self.tenant, self.thread_id, rel)
         if not (present or known):
             raise NoSuchFile(f"{MOUNT}/{rel}")
 
@@ -244,7 +244,7 @@ class Catalog:
 
     def _index(self, rel: str, st: FileStat, info: FileInfo, source: str) -> None:
         self.index.attach(
-            self.owner, self.thread_id, rel, info.id, size=info.bytes, mtime_ns=st.mtime_ns,
+            self.tenant, self.thread_id, rel, info.id, size=info.bytes, mtime_ns=st.mtime_ns,
             source=source,
         )  # fmt: skip
 
@@ -297,7 +297,7 @@ class _Reader:
         name = rel.rsplit("/", 1)[-1]
         try:
             return c.files.record(
-                name, sha, size, PURPOSE_OUTPUT, c.owner, path=f"{MOUNT}/{rel}", **self.where
+                name, sha, size, PURPOSE_OUTPUT, c.tenant, path=f"{MOUNT}/{rel}", **self.where
             )
         except QuotaExceeded as exc:
             why = f"over the tenant's storage quota ({exc.limit} bytes): not stored"

@@ -58,6 +58,28 @@ def format_bytes(n: int | None, none: str = "-") -> str:
     return f"{n} B"
 
 
+def format_duration(seconds: float | None, none: str = "-") -> str:
+    """``120 ms``, ``1.5 s``, ``42 s``, ``3m 07s``, ``2h 05m``, ``3d 4h``: the one duration
+    formatter, in seconds (``none`` for an unknown one)."""
+    if seconds is None:
+        return none
+    s = max(seconds, 0.0)
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 60:
+        return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
+    minutes, sec = divmod(int(s), 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours < 48 else f"{hours // 24}d {hours % 24}h"
+
+
+def milliseconds(ms: float | None) -> float | None:
+    """A stored ``duration_ms`` as seconds, for ``format_duration``."""
+    return None if ms is None else ms / 1000
+
+
 def _default_home() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
     return Path(base) / "lci"

@@ -16,6 +16,7 @@ not do what was asked::
     │   ├── SessionClosed                   the session (or manager) was closed
     │   ├── SessionStartFailed              the sandbox or its kernel did not come up
     │   ├── ContainerExpired                a container's session expired: it stays ended
+    │   ├── SessionEnded                    stepping into a session that has ended
     │   └── KernelDied                      the kernel died and could not be restarted
     ├── FileError
     │   ├── NoSuchFile (KeyError)           unknown file id
@@ -62,6 +63,7 @@ __all__ = [
     "NoSuchSession",
     "QuotaExceeded",
     "SessionClosed",
+    "SessionEnded",
     "SessionError",
     "SessionStartFailed",
     "StorageFull",
@@ -145,6 +147,17 @@ class ContainerExpired(SessionError):
         super().__init__(
             f"Container {container_id} has expired (idle for over {idle_timeout / 60:g}"
             " minutes); an expired container stays expired: create a new container."
+        )
+
+
+class SessionEnded(SessionError):
+    """Stepping into a session that has ended (expired, stopped or dead)."""
+
+    def __init__(self, session_id: str, state: str, reason: str | None) -> None:
+        self.session_id, self.state, self.reason = session_id, state, reason
+        super().__init__(
+            f"Session {session_id} has ended ({state}: {reason or 'no reason recorded'})."
+            f" Its history stays readable: `lci logs {session_id}`."
         )
 
 

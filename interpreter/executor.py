@@ -88,7 +88,7 @@ class Run:
         s.touch(SessionState.BUSY)
         before = await anyio.to_thread.run_sync(s.catalog.scan)
         spool = LogSpool(s.files.blobs / "tmp", self.limits.max_log_bytes)
-        s.history.started(exe, s.owner, spool.path)
+        s.history.started(exe, s.tenant, spool.path)
         fold = self._fold(spool)
         started = time.monotonic()
         try:
@@ -103,7 +103,7 @@ class Run:
                 await self._abandon(fold)
                 _cancel(exe, fold, "the caller went away; the code was stopped")
                 await self._finish_early(fold, spool, before)
-                s.manager.emit("execution", execution=exe, owner=s.owner)
+                s.manager.emit("execution", execution=exe, tenant=s.tenant)
             raise
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -113,7 +113,7 @@ class Run:
                 s.history.ended_early(exe.id, "lost", why)
             raise
         s.touch(SessionState.IDLE, executed=True)
-        s.manager.emit("execution", execution=exe, owner=s.owner)
+        s.manager.emit("execution", execution=exe, tenant=s.tenant)
         return exe
 
     def _fold(self, spool: LogSpool) -> OutputFold:

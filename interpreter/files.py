@@ -40,7 +40,7 @@ def guess_mime(filename: str) -> str:
 
 
 class FileStore:
-    """Async API over the blob directory and the store. ``owner`` scopes every call."""
+    """Async API over the blob directory and the store. ``tenant`` scopes every call."""
 
     def __init__(
         self, store: Store, blobs_dir: Path, max_upload_bytes: int, min_free: int = 0
@@ -52,8 +52,8 @@ class FileStore:
         # bytes promised but not yet used (live sandboxes' disks): set by the manager
         # (fresh: measured now, not the cached figure of the last second)
         self.reserved: Callable[[bool], int] = lambda fresh: 0
-        # may (owner) store (bytes) more? raises QuotaExceeded: set by the manager
-        self.charge: Callable[[str, int], None] = lambda owner, size: None
+        # may (tenant) store (bytes) more? raises QuotaExceeded: set by the manager
+        self.charge: Callable[[str, int], None] = lambda tenant, size: None
         self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.blobs / "tmp").mkdir(mode=0o700, exist_ok=True)
 
@@ -121,12 +121,18 @@ class FileStore:
         os.replace(tmp, final)
 
     def record(
-        self, filename: str, sha: str, size: int, purpose: str, owner: str = "", **where: str | None
+        self,
+        filename: str,
+        sha: str,
+        size: int,
+        purpose: str,
+        tenant: str = "",
+        **where: str | None,
     ) -> FileInfo:
-        """Describe a stored blob as a file of ``owner``; over its quota, the file is not
+        """Describe a stored blob as a file of ``tenant``; over its quota, the file is not
         kept (its blob goes too, unless another file shares it) and QuotaExceeded raised."""
         try:
-            self.charge(owner, size)
+            self.charge(tenant, size)
         except QuotaExceeded:
             if not self.store.blob_used(sha):
                 self.blob_path(sha).unlink(missing_ok=True)
@@ -141,7 +147,7 @@ class FileStore:
             created_at=time.time(),
             **where,
         )
-        self.store.add_file(info, owner=owner)
+        self.store.add_file(info, tenant=tenant)
         return info
 
     async def upload(
@@ -150,12 +156,12 @@ class FileStore:
         filename: str | None = None,
         *,
         purpose: str = PURPOSE_UPLOAD,
-        owner: str = "",
+        tenant: str = "",
         thread_id: str | None = None,
     ) -> str:
         """Store bytes, a binary file object or a path; return the new file's ID."""
         info = await self.upload_info(
-            source, filename, purpose=purpose, owner=owner, thread_id=thread_id
+            source, filename, purpose=purpose, tenant=tenant, thread_id=thread_id
         )
         return info.id
 
@@ -165,7 +171,7 @@ class FileStore:
         filename: str | None = None,
         *,
         purpose: str = PURPOSE_UPLOAD,
-        owner: str = "",
+        tenant: str = "",
         thread_id: str | None = None,
     ) -> FileInfo:
         name = filename or _name_of(source)
@@ -187,34 +193,34 @@ class FileStore:
                     sha, size = self.ingest(f.read, self.max_upload_bytes, safe)
             else:
                 sha, size = self.ingest(source.read, self.max_upload_bytes, safe)
-            return self.record(safe, sha, size, purpose, owner, thread_id=thread_id)
+            return self.record(safe, sha, size, purpose, tenant, thread_id=thread_id)
 
         return await anyio.to_thread.run_sync(work)
 
     # -- reading -------------------------------------------------------------------
 
-    def info(self, file_id: str, owner: str | None = None) -> FileInfo:
-        info = self.store.get_file(file_id, owner)
+    def info(self, file_id: str, tenant: str | None = None) -> FileInfo:
+        info = self.store.get_file(file_id, tenant)
         if info is None:
             raise NoSuchFile(file_id)
         return info
 
-    async def get(self, file_id: str, owner: str | None = None) -> FileInfo:
-        return self.info(file_id, owner)
+    async def get(self, file_id: str, tenant: str | None = None) -> FileInfo:
+        return self.info(file_id, tenant)
 
-    def path(self, file_id: str, owner: str | None = None) -> Path:
+    def path(self, file_id: str, tenant: str | None = None) -> Path:
         """Where the contents are on disk (read-only use)."""
-        return self.blob_path(self.info(file_id, owner).sha256)
+        return self.blob_path(self.info(file_id, tenant).sha256)
 
-    async def content(self, file_id: str, owner: str | None = None) -> bytes:
-        path = self.path(file_id, owner)
+    async def content(self, file_id: str, tenant: str | None = None) -> bytes:
+        path = self.path(file_id, tenant)
         return await anyio.to_thread.run_sync(path.read_bytes)
 
-    async def list(self, owner: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
-        return self.store.list_files(owner=owner, thread_id=thread_id)
+    async def list(self, tenant: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
+        return self.store.list_files(tenant=tenant, thread_id=thread_id)
 
-    async def delete(self, file_id: str, owner: str | None = None) -> None:
-        self.info(file_id, owner)
+    async def delete(self, file_id: str, tenant: str | None = None) -> None:
+        self.info(file_id, tenant)
         orphan = self.store.delete_file(file_id)
         if orphan:
             self.blob_path(orphan).unlink(missing_ok=True)

@@ -25,7 +25,7 @@ RUNNING = "running"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     session_id TEXT NOT NULL,
     thread_id TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -61,7 +61,7 @@ class History:
         store.ensure_schema(SCHEMA)
         store.add_column("executions", "runner", "TEXT")
 
-    def started(self, exe: Execution, owner: str, live_log: Path) -> None:
+    def started(self, exe: Execution, tenant: str, live_log: Path) -> None:
         """Record a running execution, with which process runs it (``runner``)."""
         data = {
             "id": exe.id,
@@ -73,11 +73,11 @@ class History:
         }
         with self.store.transaction() as db:
             db.execute(
-                "INSERT INTO executions (id, owner, session_id, thread_id, status, started_at,"
+                "INSERT INTO executions (id, tenant, session_id, thread_id, status, started_at,"
                 " live_log, data, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     exe.id,
-                    owner,
+                    tenant,
                     exe.session_id,
                     exe.thread_id,
                     RUNNING,
@@ -131,7 +131,7 @@ class History:
         *,
         session_id: str | None = None,
         thread_id: str | None = None,
-        owner: str | None = None,
+        tenant: str | None = None,
         since: float | None = None,
         last: int | None = None,
     ) -> list[dict[str, Any]]:
@@ -141,7 +141,7 @@ class History:
         for column, value in (
             ("session_id", session_id),
             ("thread_id", thread_id),
-            ("owner", owner),
+            ("tenant", tenant),
         ):
             if value is not None:
                 conds.append(f"{column} = ?")
@@ -157,10 +157,10 @@ class History:
         rows = self.store.query(sql, tuple(args))
         return [_entry(r) for r in reversed(rows)]
 
-    def get(self, exe_id: str, owner: str | None = None) -> dict[str, Any] | None:
+    def get(self, exe_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         sql, args = "SELECT data, live_log, status FROM executions WHERE id = ?", [exe_id]
-        if owner is not None:
-            sql, args = sql + " AND owner = ?", [exe_id, owner]
+        if tenant is not None:
+            sql, args = sql + " AND tenant = ?", [exe_id, tenant]
         rows = self.store.query(sql, tuple(args))
         return _entry(rows[0]) if rows else None
 

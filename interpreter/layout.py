@@ -67,7 +67,7 @@ PIDS_SCALE = {"runsc": 4}
 
 def new_record(
     thread_id: str,
-    owner: str,
+    tenant: str,
     settings: Settings,
     backend: str,
     idle_timeout: float | None = None,
@@ -80,7 +80,7 @@ def new_record(
     return SessionRecord(
         id=sid,
         thread_id=thread_id,
-        owner=owner,
+        tenant=tenant,
         state=SessionState.STARTING,
         backend=backend,
         connection={
@@ -140,7 +140,7 @@ def sandbox_spec(
             "lci.home": settings.home_id,
             "lci.session": record.id,
             "lci.thread": record.thread_id,
-            "lci.owner": record.owner,
+            "lci.tenant": record.tenant,
         },
         user="0:0",  # the launcher drops to the session's uids at once (see kernels/)
         capabilities=CAPABILITIES,

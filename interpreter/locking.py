@@ -41,10 +41,10 @@ class ThreadLocks:
         self._local: dict[tuple[str, str], asyncio.Lock] = {}
 
     @asynccontextmanager
-    async def hold(self, owner: str, thread_id: str) -> AsyncIterator[None]:
-        lock = self._local.setdefault((owner, thread_id), asyncio.Lock())
+    async def hold(self, tenant: str, thread_id: str) -> AsyncIterator[None]:
+        lock = self._local.setdefault((tenant, thread_id), asyncio.Lock())
         async with lock:
-            key = hashlib.sha256(f"{owner}\0{thread_id}".encode()).hexdigest()[:24]
+            key = hashlib.sha256(f"{tenant}\0{thread_id}".encode()).hexdigest()[:24]
             self.directory.mkdir(mode=0o700, exist_ok=True)
             async with file_lock(self.directory / key, poll=0.02):
                 yield

@@ -8,8 +8,8 @@ manager opens (``upkeep.py``), and inside each sandbox by the launcher's own idl
 watchdog. Starts pass ``admission.py`` first.
 
 What happens is reported to ``listeners`` (``fn(event, fields)``): ``sandbox_started``
-(session_id, owner), ``session_ended`` (session_id, owner, state, reason, reaped) and
-``execution`` (execution, owner), the last for every execution from any face.
+(session_id, tenant), ``session_ended`` (session_id, tenant, state, reason, reaped) and
+``execution`` (execution, tenant), the last for every execution from any face.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class SessionManager:
         reaper: bool = True,
         quotas: Quotas | None = None,
     ) -> None:
-        """``quotas``: the tenants' limits (the service passes them; the local owner
+        """``quotas``: the tenants' limits (the service passes them; the local tenant
         ``""`` has none). The host's capacity applies to every start."""
         self.settings = settings or Settings.from_env()
         self.quotas = quotas
@@ -125,7 +125,7 @@ class SessionManager:
         thread_id: str | None = None,
         *,
         file_ids: Iterable[str] = (),
-        owner: str = "",
+        tenant: str = "",
         idle_timeout: float | None = None,
         memory: int | None = None,
         runtime: str | None = None,
@@ -136,51 +136,51 @@ class SessionManager:
         if self._closed:
             raise SessionClosed("manager")
         thread_id = thread_id or "thread_" + secrets.token_hex(8)
-        cached = self._cached(owner, thread_id)
+        cached = self._cached(tenant, thread_id)
         if cached is not None and not file_ids:
             return cached
-        async with self._locks.hold(owner, thread_id):
+        async with self._locks.hold(tenant, thread_id):
             if (memory, idle_timeout, runtime) != (None, None, None):
                 self.threads.ask(
-                    owner, thread_id, memory=memory, idle_timeout=idle_timeout, runtime=runtime
+                    tenant, thread_id, memory=memory, idle_timeout=idle_timeout, runtime=runtime
                 )
-            session = await self._live(owner, thread_id)
+            session = await self._live(tenant, thread_id)
             if session is None:
-                session = await self._start(owner, thread_id, idle_timeout, memory, runtime)
+                session = await self._start(tenant, thread_id, idle_timeout, memory, runtime)
         ids = list(file_ids)
         if ids:
             await session.add_files(ids)
         return session
 
-    async def find(self, thread_id: str, *, owner: str = "") -> Session | None:
+    async def find(self, thread_id: str, *, tenant: str = "") -> Session | None:
         """The live session of ``thread_id`` if there is one; never starts a sandbox."""
         if self._closed:
             raise SessionClosed("manager")
-        cached = self._cached(owner, thread_id)
+        cached = self._cached(tenant, thread_id)
         if cached is not None:
             return cached
-        async with self._locks.hold(owner, thread_id):
-            return await self._live(owner, thread_id)
+        async with self._locks.hold(tenant, thread_id):
+            return await self._live(tenant, thread_id)
 
-    def _cached(self, owner: str, thread_id: str) -> Session | None:
+    def _cached(self, tenant: str, thread_id: str) -> Session | None:
         """The fast path: a session this manager holds whose record is still live."""
         for s in self._sessions.values():
-            if s.owner == owner and s.thread_id == thread_id and not s.closed:
+            if s.tenant == tenant and s.thread_id == thread_id and not s.closed:
                 return s if self.ended(s.id) is None else None
         return None
 
     async def get(self, session_id: str) -> Session:
         """A live session by its id (``sess_...``)."""
         rec = self._live_record(session_id)
-        session = await self.session(rec.thread_id, owner=rec.owner)
+        session = await self.session(rec.thread_id, tenant=rec.tenant)
         if session.id != session_id:  # it ended meanwhile and the thread got a new one
             raise NoSuchSession(f"{session_id} (it ended)")
         return session
 
     async def list_sessions(
-        self, owner: str | None = None, live_only: bool = True
+        self, tenant: str | None = None, live_only: bool = True
     ) -> list[SessionRecord]:
-        return self.records(owner, live_only)
+        return self.records(tenant, live_only)
 
     async def stop(self, session_id: str, reason: str = "stopped") -> None:
         rec = self.store.get_session(session_id)
@@ -221,8 +221,8 @@ class SessionManager:
         """The session's record (live or ended), or None."""
         return self.store.get_session(session_id)
 
-    def records(self, owner: str | None = None, live_only: bool = True) -> list[SessionRecord]:
-        return self.store.list_sessions(owner=owner, live_only=live_only)
+    def records(self, tenant: str | None = None, live_only: bool = True) -> list[SessionRecord]:
+        return self.store.list_sessions(tenant=tenant, live_only=live_only)
 
     def ended(self, session_id: str) -> str | None:
         """Why the session is over (its end reason), or None while it is live."""
@@ -244,9 +244,9 @@ class SessionManager:
             deadline = max(deadline, rec.created_at + t.start_timeout)
         return now > deadline
 
-    def live_record(self, owner: str, thread_id: str) -> SessionRecord | None:
+    def live_record(self, tenant: str, thread_id: str) -> SessionRecord | None:
         """The thread's live session record, unless it has expired."""
-        rec = self.store.live_session_for(owner, thread_id)
+        rec = self.store.live_session_for(tenant, thread_id)
         return None if rec is None or self.expired(rec) else rec
 
     def _live_record(self, session_id: str) -> SessionRecord:
@@ -276,7 +276,7 @@ class SessionManager:
         ended = self.store.end_session(rec.id, state, reason)
         if ended:
             what = {"state": state, "reason": reason, "reaped": reaped}
-            self.emit("session_ended", session_id=rec.id, owner=rec.owner, **what)
+            self.emit("session_ended", session_id=rec.id, tenant=rec.tenant, **what)
         return ended
 
     async def end(
@@ -294,19 +294,19 @@ class SessionManager:
     async def renew(self, session: Session) -> None:
         """The sandbox of a held ``session`` ended: give it the thread's live one, or a
         fresh one, in place."""
-        async with self._locks.hold(session.owner, session.thread_id):
+        async with self._locks.hold(session.tenant, session.thread_id):
             self._sessions.pop(session.id, None)
             session.release()
-            fresh = await self._live(session.owner, session.thread_id)
+            fresh = await self._live(session.tenant, session.thread_id)
             if fresh is None:
-                fresh = await self._start(session.owner, session.thread_id, None, None)
+                fresh = await self._start(session.tenant, session.thread_id, None, None)
             session.rebind(fresh)
             self._sessions[fresh.id] = session
 
     # -- building sessions --------------------------------------------------------------
 
-    async def _live(self, owner: str, thread_id: str) -> Session | None:
-        rec = self.store.live_session_for(owner, thread_id)
+    async def _live(self, tenant: str, thread_id: str) -> Session | None:
+        rec = self.store.live_session_for(tenant, thread_id)
         if rec is None:
             return None
         cached = self._sessions.get(rec.id)
@@ -332,30 +332,30 @@ class SessionManager:
 
     async def _start(
         self,
-        owner: str,
+        tenant: str,
         thread_id: str,
         idle_timeout: float | None,
         memory: int | None,
         runtime: str | None = None,
     ) -> Session:
-        previous = self.store.last_session_for(owner, thread_id)
+        previous = self.store.last_session_for(tenant, thread_id)
         await self.image()  # a missing image is said before anything is spent
         # what was asked for this thread (now or when it was made), else what is configured
         # now: a thread does not keep a runtime or limits the operator has since changed
-        asked = self.threads.asked(owner, thread_id)
+        asked = self.threads.asked(tenant, thread_id)
         memory = self.admission.memory_for(
-            owner, memory or asked.get("memory") or self.settings.sandbox.memory
+            tenant, memory or asked.get("memory") or self.settings.sandbox.memory
         )
         idle_timeout = idle_timeout or asked.get("idle_timeout")
         runtime = runtime or asked.get("runtime")
-        async with self.admission.start(owner, memory):
+        async with self.admission.start(tenant, memory):
             record = new_record(
-                thread_id, owner, self.settings, self.backend.name, idle_timeout, memory, runtime
+                thread_id, tenant, self.settings, self.backend.name, idle_timeout, memory, runtime
             )
             session = await self._launch(record)
         self._sessions[session.id] = session
-        self.emit("sandbox_started", session_id=session.id, owner=owner)
-        attached = self.index.attachments(owner, thread_id)
+        self.emit("sandbox_started", session_id=session.id, tenant=tenant)
+        attached = self.index.attachments(tenant, thread_id)
         if previous is not None:
             session.notice = successor_notice(previous, bool(attached))
         if attached:

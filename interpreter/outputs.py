@@ -103,8 +103,8 @@ def transcript(
 class OutputCollector:
     """Stores what one session's executions produce, as files with IDs."""
 
-    def __init__(self, files: FileStore, catalog: Catalog, owner: str):
-        self.files, self.catalog, self.owner = files, catalog, owner
+    def __init__(self, files: FileStore, catalog: Catalog, tenant: str):
+        self.files, self.catalog, self.tenant = files, catalog, tenant
 
     def image(self, ext: str, data: bytes) -> tuple[str, str, int] | None:
         """An image the kernel sent, written to the blob store now: (ext, sha, size)."""
@@ -160,7 +160,7 @@ class OutputCollector:
         ext, sha, size = handle
         name = f"image-{exe.id[5:13]}-{n}.{ext}"
         try:
-            return self.files.record(name, sha, size, PURPOSE_OUTPUT, self.owner, **where)
+            return self.files.record(name, sha, size, PURPOSE_OUTPUT, self.tenant, **where)
         except QuotaExceeded:
             return None
 
@@ -173,7 +173,7 @@ class OutputCollector:
         self.files.adopt(spool.path, digest.hexdigest())
         try:
             return self.files.record(
-                f"{exe_id}.log", digest.hexdigest(), spool.size, PURPOSE_OUTPUT, self.owner,
+                f"{exe_id}.log", digest.hexdigest(), spool.size, PURPOSE_OUTPUT, self.tenant,
                 **where,
             )  # fmt: skip
         except QuotaExceeded:

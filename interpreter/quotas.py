@@ -16,7 +16,7 @@ overrides them::
 ``Capacity`` is the host's side: a sandbox starts only while the host runs fewer than
 ``LCI_MAX_SESSIONS`` and has ``LCI_MIN_AVAILABLE`` memory available. When it has not,
 the start waits in a first-come first-served queue (at most ``LCI_QUEUE_TIMEOUT``
-seconds) instead of failing at once; ``HostBusy`` after that. The local owner (the
+seconds) instead of failing at once; ``HostBusy`` after that. The local tenant (the
 library, ``lci run``) has no quota; the capacity applies to everyone.
 """
 

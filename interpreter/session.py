@@ -75,7 +75,7 @@ class Session:
         self.state_file = self.root / "disk" / "state" / "state.json"
         m = self.manager
         self.catalog = Catalog.of(record, m.store, m.files, m.settings)
-        self.outputs = OutputCollector(self.files, self.catalog, record.owner)
+        self.outputs = OutputCollector(self.files, self.catalog, record.tenant)
         self.kc: KernelClient | None = None
         self.generation = 0  # the launcher's kernel generation this client is connected to
         self._oom_baseline: int | None = None
@@ -100,8 +100,8 @@ class Session:
         return self.record.thread_id
 
     @property
-    def owner(self) -> str:
-        return self.record.owner
+    def tenant(self) -> str:
+        return self.record.tenant
 
     @property
     def closed(self) -> bool:
@@ -208,8 +208,8 @@ class Session:
             raise SessionClosed()
         check_code(code)
         self.files.check_floor()  # below LCI_HOME's floor no new work starts
-        if self.quotas is not None and self.owner:
-            self.quotas.check_execution(self.owner)
+        if self.quotas is not None and self.tenant:
+            self.quotas.check_execution(self.tenant)
         timeout = timeout or self.settings.timeouts.exec_timeout
         async with self._lock:
             for attempt in range(2):
@@ -323,7 +323,7 @@ class Session:
         """Place stored files at /mnt/data/<filename> and attach them to the thread."""
         paths = []
         for fid in file_ids:
-            info = self.files.info(fid, self.owner)
+            info = self.files.info(fid, self.tenant)
             placed = await anyio.to_thread.run_sync(self.catalog.put, info.filename, info)
             paths.append(placed.full_path)
         return paths
@@ -334,7 +334,7 @@ class Session:
 
     async def put_file(self, name: str, file_id: str) -> SandboxFile:
         """Place a stored file at /mnt/data/``name``, overwriting what is there."""
-        info = self.files.info(file_id, self.owner)
+        info = self.files.info(file_id, self.tenant)
         return await anyio.to_thread.run_sync(self.catalog.put, name, info)
 
     async def remove_file(self, name: str) -> None:

@@ -29,7 +29,7 @@ __all__ = ["SessionRecord", "Store"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     filename TEXT NOT NULL,
     bytes INTEGER NOT NULL,
     mime_type TEXT NOT NULL,
@@ -41,10 +41,10 @@ CREATE TABLE IF NOT EXISTS files (
     execution_id TEXT,
     path TEXT
 );
-CREATE INDEX IF NOT EXISTS files_thread ON files(owner, thread_id);
+CREATE INDEX IF NOT EXISTS files_thread ON files(tenant, thread_id);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     thread_id TEXT NOT NULL,
     state TEXT NOT NULL,
     backend TEXT NOT NULL,
@@ -62,36 +62,36 @@ CREATE TABLE IF NOT EXISTS sessions (
     uid INTEGER NOT NULL DEFAULT 0,
     runtime TEXT NOT NULL DEFAULT 'runc'
 );
-CREATE INDEX IF NOT EXISTS sessions_thread ON sessions(owner, thread_id);
+CREATE INDEX IF NOT EXISTS sessions_thread ON sessions(tenant, thread_id);
 CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);
 CREATE TABLE IF NOT EXISTS thread_files (
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     thread_id TEXT NOT NULL,
     path TEXT NOT NULL,
     file_id TEXT NOT NULL,
     size INTEGER,
     mtime_ns INTEGER,
     source TEXT NOT NULL DEFAULT 'user',
-    PRIMARY KEY (owner, thread_id, path)
+    PRIMARY KEY (tenant, thread_id, path)
 );
 CREATE TABLE IF NOT EXISTS thread_settings (
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     thread_id TEXT NOT NULL,
     memory INTEGER,
     idle_timeout REAL,
     runtime TEXT,
-    PRIMARY KEY (owner, thread_id)
+    PRIMARY KEY (tenant, thread_id)
 );
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     name TEXT NOT NULL,
     created_at REAL NOT NULL,
     idle_timeout REAL NOT NULL,
     memory INTEGER NOT NULL,
     deleted_at REAL
 );
-CREATE INDEX IF NOT EXISTS containers_owner ON containers(owner);
+CREATE INDEX IF NOT EXISTS containers_tenant ON containers(tenant);
 CREATE TABLE IF NOT EXISTS ui_logouts (
     login TEXT PRIMARY KEY,
     expires REAL NOT NULL
@@ -121,7 +121,7 @@ class SessionRecord:
     last_activity: float
     idle_timeout: float
     memory: int
-    owner: str = ""
+    tenant: str = ""
     sandbox_id: str | None = None
     executions: int = 0
     ended_at: float | None = None
@@ -151,11 +151,25 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._rename_owner()
         self._db.executescript(SCHEMA)
         for table, column, decl in MIGRATIONS:
             have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    def _rename_owner(self) -> None:
+        """A database from before the ``owner`` columns were named ``tenant``: renamed in
+        place (SQLite >= 3.25 rewrites the indexes that use them); the one index whose
+        name said owner is dropped (the schema makes it again under its new name)."""
+        tables = [
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if "owner" in have and "tenant" not in have:
+                self._db.execute(f"ALTER TABLE {table} RENAME COLUMN owner TO tenant")
+        self._db.execute("DROP INDEX IF EXISTS containers_owner")
 
     def ping(self) -> None:
         """Raise if the database cannot be read."""
@@ -196,23 +210,23 @@ class Store:
 
     # -- files -------------------------------------------------------------------
 
-    def add_file(self, info: FileInfo, owner: str = "") -> None:
+    def add_file(self, info: FileInfo, tenant: str = "") -> None:
         cols = [f.name for f in fields(FileInfo)]
         with self.transaction() as db:
             db.execute(
-                f"INSERT INTO files (owner, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                (owner, *(getattr(info, c) for c in cols)),
+                f"INSERT INTO files (tenant, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                (tenant, *(getattr(info, c) for c in cols)),
             )
 
-    def get_file(self, file_id: str, owner: str | None = None) -> FileInfo | None:
+    def get_file(self, file_id: str, tenant: str | None = None) -> FileInfo | None:
         sql, args = "SELECT * FROM files WHERE id = ?", [file_id]
-        if owner is not None:
-            sql, args = sql + " AND owner = ?", [file_id, owner]
+        if tenant is not None:
+            sql, args = sql + " AND tenant = ?", [file_id, tenant]
         rows = self.query(sql, tuple(args))
         return _file(rows[0]) if rows else None
 
-    def list_files(self, owner: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
-        where, args = _where(owner=owner, thread_id=thread_id)
+    def list_files(self, tenant: str | None = None, thread_id: str | None = None) -> list[FileInfo]:
+        where, args = _where(tenant=tenant, thread_id=thread_id)
         return [
             _file(r) for r in self.query(f"SELECT * FROM files{where} ORDER BY created_at", args)
         ]
@@ -252,26 +266,26 @@ class Store:
         rows = self.query("SELECT * FROM sessions WHERE id = ?", (session_id,))
         return SessionRecord.from_row(rows[0]) if rows else None
 
-    def live_session_for(self, owner: str, thread_id: str) -> SessionRecord | None:
+    def live_session_for(self, tenant: str, thread_id: str) -> SessionRecord | None:
         rows = self.query(
-            f"SELECT * FROM sessions WHERE owner = ? AND thread_id = ? AND state IN {LIVE}"
+            f"SELECT * FROM sessions WHERE tenant = ? AND thread_id = ? AND state IN {LIVE}"
             " ORDER BY created_at DESC LIMIT 1",
-            (owner, thread_id),
+            (tenant, thread_id),
         )
         return SessionRecord.from_row(rows[0]) if rows else None
 
-    def last_session_for(self, owner: str, thread_id: str) -> SessionRecord | None:
+    def last_session_for(self, tenant: str, thread_id: str) -> SessionRecord | None:
         rows = self.query(
-            "SELECT * FROM sessions WHERE owner = ? AND thread_id = ?"
+            "SELECT * FROM sessions WHERE tenant = ? AND thread_id = ?"
             " ORDER BY created_at DESC LIMIT 1",
-            (owner, thread_id),
+            (tenant, thread_id),
         )
         return SessionRecord.from_row(rows[0]) if rows else None
 
     def list_sessions(
-        self, owner: str | None = None, live_only: bool = False
+        self, tenant: str | None = None, live_only: bool = False
     ) -> list[SessionRecord]:
-        where, args = _where(owner=owner)
+        where, args = _where(tenant=tenant)
         if live_only:
             where += (" AND" if where else " WHERE") + f" state IN {LIVE}"
         rows = self.query(f"SELECT * FROM sessions{where} ORDER BY created_at", args)
@@ -293,21 +307,23 @@ class Store:
             )
 
     def live_count(self) -> int:
-        """Live sessions, of every owner."""
+        """Live sessions, of every tenant."""
         return int(self.query(f"SELECT count(*) FROM sessions WHERE state IN {LIVE}")[0][0])
 
-    def stored_bytes(self, owner: str) -> int:
-        """Bytes of every file of ``owner``, as recorded (shared blobs count each time)."""
+    def stored_bytes(self, tenant: str) -> int:
+        """Bytes of every file of ``tenant``, as recorded (shared blobs count each time)."""
         return int(
-            self.query("SELECT coalesce(sum(bytes), 0) FROM files WHERE owner = ?", (owner,))[0][0]
+            self.query("SELECT coalesce(sum(bytes), 0) FROM files WHERE tenant = ?", (tenant,))[0][
+                0
+            ]
         )
 
-    def threads_of(self, owner: str) -> list[str]:
+    def threads_of(self, tenant: str) -> list[str]:
         """Threads with a live session, newest first."""
         rows = self.query(
-            f"SELECT thread_id, MAX(created_at) AS c FROM sessions WHERE owner = ?"
+            f"SELECT thread_id, MAX(created_at) AS c FROM sessions WHERE tenant = ?"
             f" AND state IN {LIVE} GROUP BY thread_id ORDER BY c DESC",
-            (owner,),
+            (tenant,),
         )
         return [r[0] for r in rows]
 
@@ -347,7 +363,7 @@ def _free_uid(db: sqlite3.Connection, first: int, last: int) -> int:
 
 def _file(row: sqlite3.Row) -> FileInfo:
     d = dict(row)
-    d.pop("owner", None)
+    d.pop("tenant", None)
     return FileInfo(**d)
 
 

@@ -38,7 +38,7 @@ class ThreadState(StrEnum):
 @dataclass(frozen=True)
 class ContainerRecord:
     id: str
-    owner: str
+    tenant: str
     name: str
     created_at: float
     idle_timeout: float
@@ -55,87 +55,87 @@ class Threads:
 
     # -- what a thread is now -------------------------------------------------------------
 
-    def state(self, owner: str, thread_id: str) -> ThreadState:
+    def state(self, tenant: str, thread_id: str) -> ThreadState:
         """Live, resumable (its sandbox died: the next call starts a fresh one), ended
         (expired or stopped: it stays ended), or new."""
-        if self.manager.live_record(owner, thread_id) is not None:
+        if self.manager.live_record(tenant, thread_id) is not None:
             return ThreadState.LIVE
-        last = self.last(owner, thread_id)
+        last = self.last(tenant, thread_id)
         if last is None:
             return ThreadState.NEW
         return ThreadState.RESUMABLE if last.state is SessionState.DEAD else ThreadState.ENDED
 
-    def last(self, owner: str, thread_id: str) -> SessionRecord | None:
+    def last(self, tenant: str, thread_id: str) -> SessionRecord | None:
         """The thread's newest session record, live or ended."""
-        return self.store.last_session_for(owner, thread_id)
+        return self.store.last_session_for(tenant, thread_id)
 
-    def live(self, owner: str) -> list[str]:
-        """Threads of ``owner`` with a live session, newest first."""
-        return self.store.threads_of(owner)
+    def live(self, tenant: str) -> list[str]:
+        """Threads of ``tenant`` with a live session, newest first."""
+        return self.store.threads_of(tenant)
 
-    async def session(self, owner: str, thread_id: str) -> Session:
+    async def session(self, tenant: str, thread_id: str) -> Session:
         """The thread's live session, or a new one. A container whose session expired or
         was stopped stays ended (``ContainerExpired``); one whose sandbox died gets a
         fresh sandbox with the container's settings, as its death said."""
-        container = self.container(owner, thread_id)
+        container = self.container(tenant, thread_id)
         if container is None:
-            return await self.manager.session(thread_id, owner=owner)
-        session = await self.manager.find(thread_id, owner=owner)
-        if session is None and self.state(owner, thread_id) is ThreadState.RESUMABLE:
+            return await self.manager.session(thread_id, tenant=tenant)
+        session = await self.manager.find(thread_id, tenant=tenant)
+        if session is None and self.state(tenant, thread_id) is ThreadState.RESUMABLE:
             session = await self.manager.session(
-                thread_id, owner=owner, idle_timeout=container.idle_timeout,
+                thread_id, tenant=tenant, idle_timeout=container.idle_timeout,
                 memory=container.memory,
             )  # fmt: skip
         if session is None:
             raise ContainerExpired(thread_id, container.idle_timeout)
         return session
 
-    async def forget(self, owner: str, thread_id: str, reason: str) -> bool:
+    async def forget(self, tenant: str, thread_id: str, reason: str) -> bool:
         """Stop the thread's live session (if any) and forget its files' places: the
         thread's /mnt/data starts empty next time (the stored files stay). True when a
         session was live."""
-        live = self.store.live_session_for(owner, thread_id)
+        live = self.store.live_session_for(tenant, thread_id)
         if live is not None:
             await self.manager.stop(live.id, reason=reason)
-        self.manager.index.forget(owner, thread_id)
+        self.manager.index.forget(tenant, thread_id)
         return live is not None
 
     # -- its files ------------------------------------------------------------------------
 
-    async def files(self, owner: str, thread_id: str) -> list[SandboxFile]:
+    async def files(self, tenant: str, thread_id: str) -> list[SandboxFile]:
         """The thread's files: as they are now if its session is live, else as last known."""
-        session = await self.manager.find(thread_id, owner=owner)
+        session = await self.manager.find(thread_id, tenant=tenant)
         if session is not None:
             return await session.list_files()
         m = self.manager
-        return Catalog(self.store, m.files, None, owner, thread_id, 0).list()
+        return Catalog(self.store, m.files, None, tenant, thread_id, 0).list()
 
-    def placed(self, owner: str, thread_id: str) -> dict[str, IndexEntry]:
+    def placed(self, tenant: str, thread_id: str) -> dict[str, IndexEntry]:
         """What the thread's /mnt/data last held, by path (no sandbox is asked)."""
-        return self.manager.index.entries(owner, thread_id)
+        return self.manager.index.entries(tenant, thread_id)
 
     # -- what was asked for a thread's sandboxes ----------------------------------------
 
-    def ask(self, owner: str, thread_id: str, **values: Any) -> None:
+    def ask(self, tenant: str, thread_id: str, **values: Any) -> None:
         """Remember what was asked for this thread (None: keep what was asked before)."""
         given = {k: v for k, v in values.items() if v is not None}
         with self.store.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO thread_settings (owner, thread_id) VALUES (?, ?)",
-                (owner, thread_id),
+                "INSERT OR IGNORE INTO thread_settings (tenant, thread_id) VALUES (?, ?)",
+                (tenant, thread_id),
             )
             for column, value in given.items():  # column names are ours, never a caller's
                 assert column in ("memory", "idle_timeout", "runtime")
                 db.execute(
-                    f"UPDATE thread_settings SET {column} = ? WHERE owner = ? AND thread_id = ?",
-                    (value, owner, thread_id),
+                    f"UPDATE thread_settings SET {column} = ? WHERE tenant = ? AND thread_id = ?",
+                    (value, tenant, thread_id),
                 )
 
-    def asked(self, owner: str, thread_id: str) -> dict[str, Any]:
+    def asked(self, tenant: str, thread_id: str) -> dict[str, Any]:
         rows = self.store.query(
             "SELECT memory, idle_timeout, runtime FROM thread_settings"
-            " WHERE owner = ? AND thread_id = ?",
-            (owner, thread_id),
+            " WHERE tenant = ? AND thread_id = ?",
+            (tenant, thread_id),
         )
         return {k: v for k, v in dict(rows[0]).items() if v is not None} if rows else {}
 
@@ -144,32 +144,32 @@ class Threads:
     def add_container(self, rec: ContainerRecord) -> None:
         with self.store.transaction() as db:
             db.execute(
-                "INSERT INTO containers (id, owner, name, created_at, idle_timeout, memory)"
+                "INSERT INTO containers (id, tenant, name, created_at, idle_timeout, memory)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (rec.id, rec.owner, rec.name, rec.created_at, rec.idle_timeout, rec.memory),
+                (rec.id, rec.tenant, rec.name, rec.created_at, rec.idle_timeout, rec.memory),
             )
 
-    def container(self, owner: str, container_id: str) -> ContainerRecord | None:
+    def container(self, tenant: str, container_id: str) -> ContainerRecord | None:
         rows = self.store.query(
-            "SELECT * FROM containers WHERE id = ? AND owner = ? AND deleted_at IS NULL",
-            (container_id, owner),
+            "SELECT * FROM containers WHERE id = ? AND tenant = ? AND deleted_at IS NULL",
+            (container_id, tenant),
         )
         return ContainerRecord(**dict(rows[0])) if rows else None
 
-    def containers(self, owner: str) -> list[ContainerRecord]:
+    def containers(self, tenant: str) -> list[ContainerRecord]:
         rows = self.store.query(
-            "SELECT * FROM containers WHERE owner = ? AND deleted_at IS NULL"
+            "SELECT * FROM containers WHERE tenant = ? AND deleted_at IS NULL"
             " ORDER BY created_at, id",
-            (owner,),
+            (tenant,),
         )
         return [ContainerRecord(**dict(r)) for r in rows]
 
-    def delete_container(self, owner: str, container_id: str) -> bool:
+    def delete_container(self, tenant: str, container_id: str) -> bool:
         with self.store.transaction() as db:
             cur = db.execute(
-                "UPDATE containers SET deleted_at = ? WHERE id = ? AND owner = ?"
+                "UPDATE containers SET deleted_at = ? WHERE id = ? AND tenant = ?"
                 " AND deleted_at IS NULL",
-                (time.time(), container_id, owner),
+                (time.time(), container_id, tenant),
             )
         return cur.rowcount > 0
 

@@ -160,18 +160,18 @@ class CodeInterpreterTool:
         manager: SessionManager,
         thread_id: str | None = None,
         *,
-        owner: str = "",
+        tenant: str = "",
         file_ids: Iterable[str] = (),
         timeout: float | None = None,
     ) -> None:
-        self.manager, self.owner, self.timeout = manager, owner, timeout
+        self.manager, self.tenant, self.timeout = manager, tenant, timeout
         self.thread_id = thread_id
         self._file_ids = list(file_ids)
 
     async def run(self, code: str) -> ToolResult:
         """Run ``code`` in the thread's session."""
         session = await self.manager.session(
-            self.thread_id, owner=self.owner, file_ids=self._file_ids
+            self.thread_id, tenant=self.tenant, file_ids=self._file_ids
         )
         self.thread_id, self._file_ids = session.thread_id, []
         exe = await session.execute(code, self.timeout)

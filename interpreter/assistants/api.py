@@ -11,7 +11,7 @@ the Assistants-compatible API, usable from Python without HTTP::
 Objects are plain dicts shaped as the Assistants API shows them. Runs are asyncio
 tasks (runs.py, scheduler.py) that this class starts, expires (``expires_at``, ``LCI_RUN_EXPIRY``
 after creation), cancels and resumes after ``submit_tool_outputs``. While a run is
-active its thread is locked: no new messages, no other run. ``owner`` (the tenant)
+active its thread is locked: no new messages, no other run. ``tenant``
 scopes every call.
 """
 
@@ -88,7 +88,7 @@ class Assistants:
     async def create_assistant(
         self,
         *,
-        owner: str = "",
+        tenant: str = "",
         model: str,
         tools: Iterable[Mapping[str, Any]] = (),
         tool_resources: Mapping[str, Any] | None = None,
@@ -97,32 +97,32 @@ class Assistants:
         """``fields``: name, description, instructions, metadata, temperature, top_p,
         response_format."""
         found = resources(tool_resources)
-        self._check_files(owner, found["code_interpreter"]["file_ids"])
+        self._check_files(tenant, found["code_interpreter"]["file_ids"])
         body = new_assistant(model, [dict(t) for t in tools], found, **fields)
-        return self.store.add("assistant", owner, body)
+        return self.store.add("assistant", tenant, body)
 
-    async def get_assistant(self, assistant_id: str, *, owner: str = "") -> dict[str, Any]:
-        return self.store.get("assistant", assistant_id, owner)
+    async def get_assistant(self, assistant_id: str, *, tenant: str = "") -> dict[str, Any]:
+        return self.store.get("assistant", assistant_id, tenant)
 
-    async def list_assistants(self, *, owner: str = "") -> list[dict[str, Any]]:
-        return self.store.children("assistant", owner)
+    async def list_assistants(self, *, tenant: str = "") -> list[dict[str, Any]]:
+        return self.store.children("assistant", tenant)
 
     async def update_assistant(
-        self, assistant_id: str, *, owner: str = "", **changes: Any
+        self, assistant_id: str, *, tenant: str = "", **changes: Any
     ) -> dict[str, Any]:
-        body = self.store.get("assistant", assistant_id, owner)
+        body = self.store.get("assistant", assistant_id, tenant)
         if changes.get("tools") is not None:
             changes["tools"] = [dict(t) for t in changes["tools"]]
             check_tools(changes["tools"])
         if changes.get("tool_resources") is not None:
             body["tool_resources"] = resources(changes["tool_resources"])
-            self._check_files(owner, resource_files(body))
+            self._check_files(tenant, resource_files(body))
         body.update({k: v for k, v in changes.items() if k in ASSISTANT_FIELDS and v is not None})
         return self.store.put(body)
 
-    async def delete_assistant(self, assistant_id: str, *, owner: str = "") -> dict[str, Any]:
-        self.store.get("assistant", assistant_id, owner)
-        self.store.delete(assistant_id, owner)
+    async def delete_assistant(self, assistant_id: str, *, tenant: str = "") -> dict[str, Any]:
+        self.store.get("assistant", assistant_id, tenant)
+        self.store.delete(assistant_id, tenant)
         return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}
 
     # -- threads -----------------------------------------------------------------------
@@ -130,49 +130,49 @@ class Assistants:
     async def create_thread(
         self,
         *,
-        owner: str = "",
+        tenant: str = "",
         messages: Iterable[Mapping[str, Any]] = (),
         tool_resources: Mapping[str, Any] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         body = new_thread(resources(tool_resources), metadata)
-        self._check_files(owner, resource_files(body))
+        self._check_files(tenant, resource_files(body))
         todo = [dict(m) for m in messages]
-        self.store.add("thread", owner, body)
+        self.store.add("thread", tenant, body)
         for m in todo:
-            await self.create_message(body["id"], owner=owner, **m)
+            await self.create_message(body["id"], tenant=tenant, **m)
         return body
 
-    async def get_thread(self, thread_id: str, *, owner: str = "") -> dict[str, Any]:
-        return self.store.get("thread", thread_id, owner)
+    async def get_thread(self, thread_id: str, *, tenant: str = "") -> dict[str, Any]:
+        return self.store.get("thread", thread_id, tenant)
 
     async def update_thread(
         self,
         thread_id: str,
         *,
-        owner: str = "",
+        tenant: str = "",
         metadata: Mapping[str, str] | None = None,
         tool_resources: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = self.store.get("thread", thread_id, owner)
+        body = self.store.get("thread", thread_id, tenant)
         if metadata is not None:
             body["metadata"] = dict(metadata)
         if tool_resources is not None:
             body["tool_resources"] = resources(tool_resources)
-            self._check_files(owner, resource_files(body))
+            self._check_files(tenant, resource_files(body))
         return self.store.put(body)
 
-    async def delete_thread(self, thread_id: str, *, owner: str = "") -> dict[str, Any]:
+    async def delete_thread(self, thread_id: str, *, tenant: str = "") -> dict[str, Any]:
         """The thread, its messages and runs (an active run is cancelled) and its session."""
-        self.store.get("thread", thread_id, owner)
-        active = self.store.active_run(owner, thread_id)
+        self.store.get("thread", thread_id, tenant)
+        active = self.store.active_run(tenant, thread_id)
         if active is not None:
             task = self.runs.driving(active)
-            await self.cancel_run(thread_id, active, owner=owner)
+            await self.cancel_run(thread_id, active, tenant=tenant)
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
-        await self.manager.threads.forget(owner, thread_id, reason="thread deleted")
-        self.store.delete_thread(thread_id, owner)
+        await self.manager.threads.forget(tenant, thread_id, reason="thread deleted")
+        self.store.delete_thread(thread_id, tenant)
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}
 
     # -- messages ----------------------------------------------------------------------
@@ -181,7 +181,7 @@ class Assistants:
         self,
         thread_id: str,
         *,
-        owner: str = "",
+        tenant: str = "",
         content: Any,
         role: str = "user",
         attachments: Iterable[Mapping[str, Any]] | None = None,
@@ -189,8 +189,8 @@ class Assistants:
         file_ids: Iterable[str] = (),
     ) -> dict[str, Any]:
         """``file_ids`` (Assistants v1) become code_interpreter attachments."""
-        self.store.get("thread", thread_id, owner)
-        active = self.store.active_run(owner, thread_id)
+        self.store.get("thread", thread_id, tenant)
+        active = self.store.active_run(tenant, thread_id)
         if active is not None:
             raise ThreadLocked(thread_id, active)
         atts = [
@@ -198,34 +198,34 @@ class Assistants:
             for a in attachments or []
         ]
         atts += [{"file_id": f, "tools": [{"type": "code_interpreter"}]} for f in file_ids]
-        self._check_files(owner, [a["file_id"] for a in atts])
+        self._check_files(tenant, [a["file_id"] for a in atts])
         body = new_message(
             thread_id, role, content_blocks(content), attachments=atts, metadata=metadata
         )
-        return self.store.add("message", owner, body, thread_id)
+        return self.store.add("message", tenant, body, thread_id)
 
     async def list_messages(
-        self, thread_id: str, *, owner: str = "", run_id: str | None = None
+        self, thread_id: str, *, tenant: str = "", run_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Oldest first."""
-        self.store.get("thread", thread_id, owner)
-        msgs = self.store.children("message", owner, thread_id)
+        self.store.get("thread", thread_id, tenant)
+        msgs = self.store.children("message", tenant, thread_id)
         return [m for m in msgs if run_id is None or m["run_id"] == run_id]
 
     async def get_message(
-        self, thread_id: str, message_id: str, *, owner: str = ""
+        self, thread_id: str, message_id: str, *, tenant: str = ""
     ) -> dict[str, Any]:
-        return self.store.get("message", message_id, owner, thread_id)
+        return self.store.get("message", message_id, tenant, thread_id)
 
     async def update_message(
         self,
         thread_id: str,
         message_id: str,
         *,
-        owner: str = "",
+        tenant: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        body = self.store.get("message", message_id, owner, thread_id)
+        body = self.store.get("message", message_id, tenant, thread_id)
         if metadata is not None:
             body["metadata"] = dict(metadata)
         return self.store.put(body)
@@ -236,7 +236,7 @@ class Assistants:
         self,
         thread_id: str,
         *,
-        owner: str = "",
+        tenant: str = "",
         assistant_id: str,
         additional_messages: Iterable[Mapping[str, Any]] | None = None,
         **options: Any,
@@ -244,26 +244,26 @@ class Assistants:
         """``options``: model, instructions, additional_instructions, tools, tool_choice,
         metadata, temperature, top_p, parallel_tool_calls, response_format,
         max_prompt_tokens, max_completion_tokens, truncation_strategy."""
-        self.store.get("thread", thread_id, owner)
-        assistant = self.store.get("assistant", assistant_id, owner)
+        self.store.get("thread", thread_id, tenant)
+        assistant = self.store.get("assistant", assistant_id, tenant)
         run = new_run(thread_id, assistant, options, self.run_expiry)
-        active = self.store.active_run(owner, thread_id)
+        active = self.store.active_run(tenant, thread_id)
         if active is not None:
             raise ThreadLocked(thread_id, active, "create a run on")
         for m in additional_messages or []:
-            await self.create_message(thread_id, owner=owner, **dict(m))
+            await self.create_message(thread_id, tenant=tenant, **dict(m))
         state = {
             "deadline": time.time() + self.run_expiry,
             "assistant_files": resource_files(assistant),
         }
-        self.store.add_run(owner, run, state)
-        self.runs.start(owner, run["id"])
+        self.store.add_run(tenant, run, state)
+        self.runs.start(tenant, run["id"])
         return run
 
     async def create_thread_and_run(
         self,
         *,
-        owner: str = "",
+        tenant: str = "",
         assistant_id: str,
         thread: Mapping[str, Any] | None = None,
         tool_resources: Mapping[str, Any] | None = None,
@@ -272,49 +272,51 @@ class Assistants:
         params = dict(thread or {})
         if tool_resources is not None and params.get("tool_resources") is None:
             params["tool_resources"] = tool_resources
-        created = await self.create_thread(owner=owner, **params)
+        created = await self.create_thread(tenant=tenant, **params)
         return await self.create_run(
-            created["id"], owner=owner, assistant_id=assistant_id, **options
+            created["id"], tenant=tenant, assistant_id=assistant_id, **options
         )
 
-    async def get_run(self, thread_id: str, run_id: str, *, owner: str = "") -> dict[str, Any]:
-        run = self.store.get("run", run_id, owner, thread_id)
-        return self.runs.reconcile(owner, run)
+    async def get_run(self, thread_id: str, run_id: str, *, tenant: str = "") -> dict[str, Any]:
+        run = self.store.get("run", run_id, tenant, thread_id)
+        return self.runs.reconcile(tenant, run)
 
-    async def list_runs(self, thread_id: str, *, owner: str = "") -> list[dict[str, Any]]:
-        self.store.get("thread", thread_id, owner)
-        return [self.runs.reconcile(owner, r) for r in self.store.children("run", owner, thread_id)]
+    async def list_runs(self, thread_id: str, *, tenant: str = "") -> list[dict[str, Any]]:
+        self.store.get("thread", thread_id, tenant)
+        return [
+            self.runs.reconcile(tenant, r) for r in self.store.children("run", tenant, thread_id)
+        ]
 
     async def update_run(
         self,
         thread_id: str,
         run_id: str,
         *,
-        owner: str = "",
+        tenant: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        run = self.store.get("run", run_id, owner, thread_id)
+        run = self.store.get("run", run_id, tenant, thread_id)
         if metadata is not None:
             run["metadata"] = dict(metadata)
             self.store.put(run)
         return run
 
-    async def cancel_run(self, thread_id: str, run_id: str, *, owner: str = "") -> dict[str, Any]:
+    async def cancel_run(self, thread_id: str, run_id: str, *, tenant: str = "") -> dict[str, Any]:
         """A running run goes ``cancelling`` (its code is interrupted) then ``cancelled``."""
-        run = await self.get_run(thread_id, run_id, owner=owner)
+        run = await self.get_run(thread_id, run_id, tenant=tenant)
         if run["status"] in TERMINAL:
             raise InvalidRequest(f"Cannot cancel run with status '{run['status']}'.", "run_id")
-        return self.runs.cancel(owner, run)
+        return self.runs.cancel(tenant, run)
 
     async def submit_tool_outputs(
         self,
         thread_id: str,
         run_id: str,
         *,
-        owner: str = "",
+        tenant: str = "",
         tool_outputs: Iterable[Mapping[str, Any]],
     ) -> dict[str, Any]:
-        run = await self.get_run(thread_id, run_id, owner=owner)
+        run = await self.get_run(thread_id, run_id, tenant=tenant)
         if run["status"] != "requires_action":
             raise InvalidRequest(
                 f"Runs in status '{run['status']}' do not accept tool outputs.", "run_id"
@@ -330,16 +332,16 @@ class Assistants:
         state["outputs"] = outputs
         run["required_action"] = None
         self.store.put(stamp(run, "queued"), state)
-        self.runs.start(owner, run_id)
+        self.runs.start(tenant, run_id)
         return run
 
     async def wait(
-        self, thread_id: str, run_id: str, *, owner: str = "", timeout: float | None = None
+        self, thread_id: str, run_id: str, *, tenant: str = "", timeout: float | None = None
     ) -> dict[str, Any]:
         """The run once it ends or needs tool outputs (``requires_action``)."""
         deadline = time.monotonic() + (timeout or self.run_expiry + 60)
         while True:
-            run = await self.get_run(thread_id, run_id, owner=owner)
+            run = await self.get_run(thread_id, run_id, tenant=tenant)
             if run["status"] not in ("queued", "in_progress", "cancelling"):
                 return run
             if time.monotonic() > deadline:
@@ -349,17 +351,17 @@ class Assistants:
     # -- run steps ---------------------------------------------------------------------
 
     async def list_steps(
-        self, thread_id: str, run_id: str, *, owner: str = ""
+        self, thread_id: str, run_id: str, *, tenant: str = ""
     ) -> list[dict[str, Any]]:
-        self.store.get("run", run_id, owner, thread_id)
-        return self.store.children("step", owner, run_id)
+        self.store.get("run", run_id, tenant, thread_id)
+        return self.store.children("step", tenant, run_id)
 
     async def get_step(
-        self, thread_id: str, run_id: str, step_id: str, *, owner: str = ""
+        self, thread_id: str, run_id: str, step_id: str, *, tenant: str = ""
     ) -> dict[str, Any]:
-        self.store.get("run", run_id, owner, thread_id)
-        return self.store.get("step", step_id, owner, run_id)
+        self.store.get("run", run_id, tenant, thread_id)
+        return self.store.get("step", step_id, tenant, run_id)
 
-    def _check_files(self, owner: str, file_ids: Iterable[str]) -> None:
+    def _check_files(self, tenant: str, file_ids: Iterable[str]) -> None:
         for fid in file_ids:
-            self.manager.files.info(fid, owner)  # NoSuchFile: 404
+            self.manager.files.info(fid, tenant)  # NoSuchFile: 404

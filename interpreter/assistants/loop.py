@@ -34,12 +34,12 @@ __all__ = ["RunContext", "RunLoop", "run_files"]
 
 
 def run_files(
-    store: AssistantsStore, owner: str, thread_id: str, assistant_files: Iterable[str] = ()
+    store: AssistantsStore, tenant: str, thread_id: str, assistant_files: Iterable[str] = ()
 ) -> list[str]:
     """The file ids a run's code can read: the assistant's, the thread's, and the
     attachments of the thread's messages that name code_interpreter."""
-    ids = [*assistant_files, *resource_files(store.get("thread", thread_id, owner))]
-    for msg in store.children("message", owner, thread_id):
+    ids = [*assistant_files, *resource_files(store.get("thread", thread_id, tenant))]
+    for msg in store.children("message", tenant, thread_id):
         for att in msg.get("attachments") or []:
             if any(t.get("type") == "code_interpreter" for t in att.get("tools") or []):
                 ids.append(att["file_id"])
@@ -60,8 +60,8 @@ class RunContext:
 class RunLoop:
     """One run's turns. ``state`` is the run's private, persisted working memory."""
 
-    def __init__(self, ctx: RunContext, owner: str, run: dict[str, Any]) -> None:
-        self.ctx, self.owner, self.run = ctx, owner, run
+    def __init__(self, ctx: RunContext, tenant: str, run: dict[str, Any]) -> None:
+        self.ctx, self.tenant, self.run = ctx, tenant, run
         self.store = ctx.store
         self.state = self.store.state(run["id"])
         self.state.setdefault("tool_calls", 0)
@@ -112,8 +112,8 @@ class RunLoop:
 
     async def _request(self) -> dict[str, Any]:
         run = self.run
-        items = self.store.children("", self.owner, run["thread_id"], ("message", "turn"))
-        names = [self.ctx.manager.files.info(fid, self.owner).filename for fid in self._files()]
+        items = self.store.children("", self.tenant, run["thread_id"], ("message", "turn"))
+        names = [self.ctx.manager.files.info(fid, self.tenant).filename for fid in self._files()]
         request: dict[str, Any] = {
             "model": run["model"],
             "messages": chat_messages(system_prompt(run["instructions"], names), items),
@@ -138,7 +138,7 @@ class RunLoop:
 
     def _files(self) -> list[str]:
         return run_files(
-            self.store, self.owner, self.run["thread_id"], self.state.get("assistant_files", [])
+            self.store, self.tenant, self.run["thread_id"], self.state.get("assistant_files", [])
         )
 
     # -- tools -------------------------------------------------------------------------
@@ -181,12 +181,12 @@ class RunLoop:
             "code_interpreter": {"input": code, "outputs": []},
         }
         step = new_step(self.run, {"type": "tool_calls", "tool_calls": [detail]}, "in_progress")
-        self.store.add("step", self.owner, step, self.run["id"])
+        self.store.add("step", self.tenant, step, self.run["id"])
         self.save()
         tool = CodeInterpreterTool(
             self.ctx.manager,
             self.run["thread_id"],
-            owner=self.owner,
+            tenant=self.tenant,
             file_ids=self._unplaced(),
             timeout=self.ctx.exec_timeout,
         )
@@ -206,7 +206,8 @@ class RunLoop:
         todo = [fid for fid in self._files() if fid not in placed]
         if todo:
             self.store.put(
-                self.store.get("thread", thread, self.owner), {"placed": sorted(placed | set(todo))}
+                self.store.get("thread", thread, self.tenant),
+                {"placed": sorted(placed | set(todo))},
             )
         return todo
 
@@ -216,7 +217,7 @@ class RunLoop:
             for c in calls
         ]
         step = new_step(self.run, {"type": "tool_calls", "tool_calls": details}, "in_progress")
-        self.store.add("step", self.owner, step, self.run["id"])
+        self.store.add("step", self.tenant, step, self.run["id"])
         self.state["pending"] = {"step": step["id"], "calls": [c["id"] for c in calls]}
         self.run["required_action"] = {
             "type": "submit_tool_outputs",
@@ -230,7 +231,7 @@ class RunLoop:
         pending, outputs = self.state.pop("pending", None), self.state.pop("outputs", None)
         if not pending or outputs is None:
             return
-        step = self.store.get("step", pending["step"], self.owner)
+        step = self.store.get("step", pending["step"], self.tenant)
         for detail in step["step_details"]["tool_calls"]:
             detail["function"]["output"] = outputs.get(detail["id"], "")
             self._turn(
@@ -248,19 +249,21 @@ class RunLoop:
     def _turn(self, message: dict[str, Any]) -> None:
         """A tool-call turn: part of the thread's history for the model, not a message."""
         turn = {"id": new_id("turn"), "run_id": self.run["id"], **message}
-        self.store.add("turn", self.owner, turn, self.run["thread_id"])
+        self.store.add("turn", self.tenant, turn, self.run["thread_id"])
 
     def _message(self, text: str, images: Iterable[str]) -> dict[str, Any]:
         files = {
             f"/mnt/data/{p}": e.file_id
-            for p, e in self.ctx.manager.threads.placed(self.owner, self.run["thread_id"]).items()
+            for p, e in self.ctx.manager.threads.placed(self.tenant, self.run["thread_id"]).items()
         }
         files.update(self.state["files"])
         content = assistant_content(text, images, files)
         msg = new_message(self.run["thread_id"], "assistant", content, run=self.run)
-        self.store.add("message", self.owner, msg, self.run["thread_id"])
+        self.store.add("message", self.tenant, msg, self.run["thread_id"])
         details = {"type": "message_creation", "message_creation": {"message_id": msg["id"]}}
-        self.store.add("step", self.owner, new_step(self.run, details, "completed"), self.run["id"])
+        self.store.add(
+            "step", self.tenant, new_step(self.run, details, "completed"), self.run["id"]
+        )
         return msg
 
     def _answer(self, text: str) -> None:

@@ -32,25 +32,25 @@ class RunScheduler:
         self.store = ctx.store
         self._drives: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
-        for owner, run in self.store.runs_with_status(("queued", "in_progress", "cancelling")):
-            self.finish(owner, run, "failed", STOPPED)  # left by an earlier process
+        for tenant, run in self.store.runs_with_status(("queued", "in_progress", "cancelling")):
+            self.finish(tenant, run, "failed", STOPPED)  # left by an earlier process
 
-    def start(self, owner: str, run_id: str) -> None:
+    def start(self, tenant: str, run_id: str) -> None:
         """Drive the run (queued, or resumed after tool outputs) in a task."""
         self._stop_timer(run_id)
-        task = asyncio.create_task(self._drive(owner, run_id), name=f"lci-{run_id}")
+        task = asyncio.create_task(self._drive(tenant, run_id), name=f"lci-{run_id}")
         _keep(self._drives, run_id, task)
 
     def driving(self, run_id: str) -> asyncio.Task[None] | None:
         task = self._drives.get(run_id)
         return task if task is not None and not task.done() else None
 
-    def cancel(self, owner: str, run: dict[str, Any]) -> dict[str, Any]:
+    def cancel(self, tenant: str, run: dict[str, Any]) -> dict[str, Any]:
         """Interrupt a driven run (it goes ``cancelling``), or end a waiting one now."""
         task = self.driving(run["id"])
         if task is None:
             self._stop_timer(run["id"])
-            return self.finish(owner, run, "cancelled")
+            return self.finish(tenant, run, "cancelled")
         if run["status"] != "cancelling":
             self.store.put(stamp(run, "cancelling"))
             task.cancel()
@@ -62,32 +62,32 @@ class RunScheduler:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _drive(self, owner: str, run_id: str) -> None:
-        loop = RunLoop(self.ctx, owner, self.store.get("run", run_id, owner))
+    async def _drive(self, tenant: str, run_id: str) -> None:
+        loop = RunLoop(self.ctx, tenant, self.store.get("run", run_id, tenant))
         deadline = anyio.current_time() + loop.state["deadline"] - time.time()
         try:
             with anyio.CancelScope(deadline=deadline) as scope:
                 await loop.drive()
         except asyncio.CancelledError:
-            asked = self.store.get("run", run_id, owner)["status"] == "cancelling"
-            self.finish(owner, loop.run, *(("cancelled",) if asked else ("failed", STOPPED)))
+            asked = self.store.get("run", run_id, tenant)["status"] == "cancelling"
+            self.finish(tenant, loop.run, *(("cancelled",) if asked else ("failed", STOPPED)))
         except (AssistantsError, InterpreterError) as exc:
-            self.finish(owner, loop.run, "failed", str(exc))
+            self.finish(tenant, loop.run, "failed", str(exc))
         except Exception as exc:
             log.exception("run %s failed", run_id)
-            self.finish(owner, loop.run, "failed", f"Internal error: {type(exc).__name__}.")
+            self.finish(tenant, loop.run, "failed", f"Internal error: {type(exc).__name__}.")
         else:
             if scope.cancelled_caught:
-                self.finish(owner, loop.run, "expired")
+                self.finish(tenant, loop.run, "expired")
             elif loop.run["status"] == "requires_action":
-                self._expire_later(owner, run_id, loop.state["deadline"])
+                self._expire_later(tenant, run_id, loop.state["deadline"])
 
-    def _expire_later(self, owner: str, run_id: str, deadline: float) -> None:
+    def _expire_later(self, tenant: str, run_id: str, deadline: float) -> None:
         """Expire a run that waits for tool outputs past its deadline."""
 
         async def expire() -> None:
             await asyncio.sleep(max(0.0, deadline - time.time()))
-            self.reconcile(owner, self.store.get("run", run_id, owner))
+            self.reconcile(tenant, self.store.get("run", run_id, tenant))
 
         task = asyncio.create_task(expire(), name=f"lci-expiry-{run_id}")
         _keep(self._timers, run_id, task)
@@ -97,16 +97,16 @@ class RunScheduler:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    def reconcile(self, owner: str, run: dict[str, Any]) -> dict[str, Any]:
+    def reconcile(self, tenant: str, run: dict[str, Any]) -> dict[str, Any]:
         """A run still waiting past its deadline (tool outputs not submitted) is expired."""
         waiting = run["status"] in ("queued", "requires_action") and not self.driving(run["id"])
         deadline = self.store.state(run["id"]).get("deadline", float("inf"))
         if waiting and time.time() >= deadline:
-            return self.finish(owner, run, "expired")
+            return self.finish(tenant, run, "expired")
         return run
 
     def finish(
-        self, owner: str, run: dict[str, Any], status: str, error: str | None = None
+        self, tenant: str, run: dict[str, Any], status: str, error: str | None = None
     ) -> dict[str, Any]:
         """End ``run`` with ``status``; its unfinished steps end with it."""
         stamp(run, status, ENDED_AT.get(status))
@@ -114,7 +114,7 @@ class RunScheduler:
         if error is not None:
             run["last_error"] = {"code": "server_error", "message": error}
         step_status = "failed" if status == "failed" else status
-        for step in self.store.children("step", owner, run["id"]):
+        for step in self.store.children("step", tenant, run["id"]):
             if step["status"] == "in_progress":
                 self.store.put(stamp(step, step_status, f"{step_status}_at"))
         return self.store.put(run)

@@ -1,7 +1,7 @@
 """Where assistants, threads, messages, runs, run steps and tool-call turns are kept.
 
 One table in the lci database (``Store``): each row is one object as the Assistants
-API shows it (JSON), with its kind, owner (tenant), parent (the thread of a message,
+API shows it (JSON), with its kind, tenant, parent (the thread of a message,
 run or turn; the run of a step) and a sequence number that orders a thread's
 contents exactly. A run also keeps private state (the calls it waits for, how many
 tool calls it made) in ``state``, never shown to clients.
@@ -23,13 +23,13 @@ CREATE TABLE IF NOT EXISTS assistant_objects (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
-    owner TEXT NOT NULL DEFAULT '',
+    tenant TEXT NOT NULL DEFAULT '',
     parent TEXT,
     status TEXT,
     body TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS assistant_objects_parent ON assistant_objects(owner, kind, parent);
+CREATE INDEX IF NOT EXISTS assistant_objects_parent ON assistant_objects(tenant, kind, parent);
 """
 PREFIX = {
     "assistant": "asst_",
@@ -53,38 +53,38 @@ class AssistantsStore:
         store.ensure_schema(SCHEMA)
 
     def add(
-        self, kind: str, owner: str, body: dict[str, Any], parent: str | None = None
+        self, kind: str, tenant: str, body: dict[str, Any], parent: str | None = None
     ) -> dict[str, Any]:
         with self.db.transaction() as db:
             db.execute(
-                "INSERT INTO assistant_objects (id, kind, owner, parent, status, body)"
+                "INSERT INTO assistant_objects (id, kind, tenant, parent, status, body)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (body["id"], kind, owner, parent, body.get("status"), json.dumps(body)),
+                (body["id"], kind, tenant, parent, body.get("status"), json.dumps(body)),
             )
         return body
 
-    def add_run(self, owner: str, run: dict[str, Any], state: dict[str, Any]) -> None:
+    def add_run(self, tenant: str, run: dict[str, Any], state: dict[str, Any]) -> None:
         """Insert a run unless another is active on its thread (the thread lock)."""
         thread_id = run["thread_id"]
         with self.db.transaction() as db:
             active = db.execute(
-                "SELECT id FROM assistant_objects WHERE owner = ? AND kind = 'run'"
+                "SELECT id FROM assistant_objects WHERE tenant = ? AND kind = 'run'"
                 f" AND parent = ? AND status IN {ACTIVE} LIMIT 1",
-                (owner, thread_id),
+                (tenant, thread_id),
             ).fetchall()
             if active:
                 raise ThreadLocked(thread_id, active[0][0], "create a run on")
             db.execute(
-                "INSERT INTO assistant_objects (id, kind, owner, parent, status, body, state)"
+                "INSERT INTO assistant_objects (id, kind, tenant, parent, status, body, state)"
                 " VALUES (?, 'run', ?, ?, ?, ?, ?)",
-                (run["id"], owner, thread_id, run["status"], json.dumps(run), json.dumps(state)),
+                (run["id"], tenant, thread_id, run["status"], json.dumps(run), json.dumps(state)),
             )
 
     def get(
-        self, kind: str, object_id: str, owner: str, parent: str | None = None
+        self, kind: str, object_id: str, tenant: str, parent: str | None = None
     ) -> dict[str, Any]:
-        sql = "SELECT body FROM assistant_objects WHERE id = ? AND kind = ? AND owner = ?"
-        args: tuple[Any, ...] = (object_id, kind, owner)
+        sql = "SELECT body FROM assistant_objects WHERE id = ? AND kind = ? AND tenant = ?"
+        args: tuple[Any, ...] = (object_id, kind, tenant)
         if parent is not None:
             sql, args = sql + " AND parent = ?", (*args, parent)
         rows = self.db.query(sql, args)
@@ -107,50 +107,51 @@ class AssistantsStore:
         return body
 
     def children(
-        self, kind: str, owner: str, parent: str | None = None, kinds: tuple[str, ...] = ()
+        self, kind: str, tenant: str, parent: str | None = None, kinds: tuple[str, ...] = ()
     ) -> list[dict[str, Any]]:
         """Objects of ``kind`` (or ``kinds``) under ``parent``, oldest first."""
         wanted = kinds or (kind,)
         marks = ", ".join("?" * len(wanted))
-        sql = f"SELECT body FROM assistant_objects WHERE owner = ? AND kind IN ({marks})"
-        args: tuple[Any, ...] = (owner, *wanted)
+        sql = f"SELECT body FROM assistant_objects WHERE tenant = ? AND kind IN ({marks})"
+        args: tuple[Any, ...] = (tenant, *wanted)
         if parent is not None:
             sql, args = sql + " AND parent = ?", (*args, parent)
         return [json.loads(r[0]) for r in self.db.query(sql + " ORDER BY seq", args)]
 
-    def active_run(self, owner: str, thread_id: str) -> str | None:
+    def active_run(self, tenant: str, thread_id: str) -> str | None:
         rows = self.db.query(
-            "SELECT id FROM assistant_objects WHERE owner = ? AND kind = 'run'"
+            "SELECT id FROM assistant_objects WHERE tenant = ? AND kind = 'run'"
             f" AND parent = ? AND status IN {ACTIVE} LIMIT 1",
-            (owner, thread_id),
+            (tenant, thread_id),
         )
         return str(rows[0][0]) if rows else None
 
     def runs_with_status(self, statuses: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-        """(owner, run) of every run in one of ``statuses``, any tenant."""
+        """(tenant, run) of every run in one of ``statuses``, any tenant."""
         marks = ", ".join("?" * len(statuses))
         rows = self.db.query(
-            f"SELECT owner, body FROM assistant_objects WHERE kind = 'run' AND status IN ({marks})",
+            "SELECT tenant, body FROM assistant_objects"
+            f" WHERE kind = 'run' AND status IN ({marks})",
             statuses,
         )
         return [(r[0], json.loads(r[1])) for r in rows]
 
-    def delete(self, object_id: str, owner: str) -> None:
+    def delete(self, object_id: str, tenant: str) -> None:
         with self.db.transaction() as db:
             db.execute(
-                "DELETE FROM assistant_objects WHERE id = ? AND owner = ?", (object_id, owner)
+                "DELETE FROM assistant_objects WHERE id = ? AND tenant = ?", (object_id, tenant)
             )
 
-    def delete_thread(self, thread_id: str, owner: str) -> None:
+    def delete_thread(self, thread_id: str, tenant: str) -> None:
         """The thread and everything in it: messages, runs, turns and the runs' steps."""
         with self.db.transaction() as db:
             db.execute(
-                "DELETE FROM assistant_objects WHERE owner = ? AND kind = 'step' AND parent IN"
+                "DELETE FROM assistant_objects WHERE tenant = ? AND kind = 'step' AND parent IN"
                 " (SELECT id FROM assistant_objects"
-                " WHERE owner = ? AND kind = 'run' AND parent = ?)",
-                (owner, owner, thread_id),
+                " WHERE tenant = ? AND kind = 'run' AND parent = ?)",
+                (tenant, tenant, thread_id),
             )
             db.execute(
-                "DELETE FROM assistant_objects WHERE owner = ? AND (parent = ? OR id = ?)",
-                (owner, thread_id, thread_id),
+                "DELETE FROM assistant_objects WHERE tenant = ? AND (parent = ? OR id = ?)",
+                (tenant, thread_id, thread_id),
             )

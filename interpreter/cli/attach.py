@@ -22,9 +22,9 @@ from typing import Any
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..config import Settings
-from ..errors import NoSuchSession, SessionClosed
+from ..errors import NoSuchSession, SessionClosed, SessionEnded
+from ..inspection.interface import Inspector
 from ..inspection.local import SessionView
-from ..inspection.remote import Inspecting, SessionEnded
 from ..results import Execution, ExecutionStatus
 from . import display
 from .sessions import live, open_inspector, resolve
@@ -63,7 +63,7 @@ class Prompt:
     def __init__(
         self,
         portal: BlockingPortal,
-        insp: Inspecting,
+        insp: Inspector,
         view: SessionView,
         out: Path,
         timeout: float | None,

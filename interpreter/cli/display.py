@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..config import format_bytes
+from ..config import format_bytes, format_duration, milliseconds
 
 __all__ = [
     "SESSION_HEADER",
-    "ago",
     "execution_footer",
     "execution_header",
     "execution_text",
@@ -26,6 +25,7 @@ __all__ = [
     "session_details",
     "session_rows",
     "table",
+    "took",
 ]
 
 SESSION_HEADER = (  # thread first, state third: as `lci sessions` always printed
@@ -70,16 +70,9 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def ago(seconds: float | None) -> str:
-    """12s, 3m05s, 2h10m; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
+def compact(text: str) -> str:
+    """A table cell without spaces (``1m05s``, ``80MiB``), so a row splits into its columns."""
+    return text.replace(" ", "")
 
 
 def session_rows(views: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
@@ -88,10 +81,10 @@ def session_rows(views: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
             v["thread_id"],
             v["id"],
             v["state"],
-            ago(v["age_s"]),
-            ago(v["idle_s"]),
-            ago(v["expires_in_s"]),
-            format_bytes(v["memory_bytes"]).replace(" ", ""),
+            compact(format_duration(v["age_s"])),
+            compact(format_duration(v["idle_s"])),
+            compact(format_duration(v["expires_in_s"])),
+            compact(format_bytes(v["memory_bytes"])),
             "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}%",
             str(v["executions"]),
             str(v["files"]),
@@ -108,9 +101,9 @@ def session_details(v: Mapping[str, Any]) -> str:
         ("tenant", v["tenant"] or "-"),
         ("state", v["state"] + (f" ({v['end_reason']})" if v.get("end_reason") else "")),
         ("created", stamp(v["created_at"])),
-        ("age", ago(v["age_s"])),
-        ("idle for", ago(v["idle_s"])),
-        ("expires in", ago(v["expires_in_s"])),
+        ("age", format_duration(v["age_s"])),
+        ("idle for", format_duration(v["idle_s"])),
+        ("expires in", format_duration(v["expires_in_s"])),
         ("ended", stamp(v["ended_at"]) if v.get("ended_at") else "-"),
         ("memory now", format_bytes(v["memory_bytes"])),
         ("cpu now", "-" if v["cpu_percent"] is None else f"{v['cpu_percent']:.1f}% of one core"),
@@ -125,7 +118,7 @@ def session_details(v: Mapping[str, Any]) -> str:
 def limits(v: Mapping[str, Any]) -> str:
     return (
         f"memory {format_bytes(v['memory_limit'])}, {v['cpus']:g} CPUs, {v['pids_limit']} pids,"
-        f" network {v['network']}, idle timeout {ago(v['idle_timeout'])}"
+        f" network {v['network']}, idle timeout {format_duration(v['idle_timeout'])}"
     )
 
 
@@ -135,10 +128,9 @@ def stamp(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def duration(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+def took(e: Mapping[str, Any]) -> str:
+    """How long an execution took (its ``duration_ms``)."""
+    return format_duration(milliseconds(e.get("duration_ms")))
 
 
 # -- executions ---------------------------------------------------------------------
@@ -147,8 +139,8 @@ def duration(ms: int | None) -> str:
 def execution_header(e: Mapping[str, Any]) -> str:
     """``── 2025-01-02 10:00:00  exec_…  ok  0.12 s`` then the code as the REPL shows it."""
     status = e.get("status", "?")
-    took = "" if status == "running" else f"  {duration(e.get('duration_ms'))}"
-    head = f"── {stamp(e.get('started_at'))}  {e.get('id')}  {status.upper()}{took}"
+    spent = "" if status == "running" else f"  {took(e)}"
+    head = f"── {stamp(e.get('started_at'))}  {e.get('id')}  {status.upper()}{spent}"
     return head + "\n" + code_block(e.get("code") or "")
 
 
@@ -215,5 +207,5 @@ def execution_footer(e: Mapping[str, Any], saved: Mapping[str, str] | None = Non
     what = ""
     if status != "ok" and e.get("error"):
         what = f": {e['error'].get('ename')}: {e['error'].get('evalue')}"
-    lines.append(f"{mark} {e.get('id')} {status.upper()}{what}  {duration(e.get('duration_ms'))}")
+    lines.append(f"{mark} {e.get('id')} {status.upper()}{what}  {took(e)}")
     return safe("\n".join(lines) + "\n")

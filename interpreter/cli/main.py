@@ -20,8 +20,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from ..errors import InterpreterError, NoSuchSession
-from ..inspection.remote import SessionEnded
+from ..errors import InterpreterError, NoSuchSession, SessionEnded
 from ..manager import SessionManager
 from ..results import Execution, ExecutionStatus
 from . import attach as cli_attach

@@ -4,7 +4,7 @@ and on the local store sweep and purge); and what every session command shares.
 Every session command (``sessions`` here, ``logs`` and ``export`` in ``cli.logs``,
 ``attach`` in ``cli.attach``) works on the local store (``LCI_HOME``) or, with
 ``--url``/``LCI_URL`` (and ``--api-key``/``LCI_API_KEY``), against a running
-``lci serve``: both sides have the ``remote.Inspecting`` shape, so each command is
+``lci serve``: both sides have the ``inspection.Inspector`` shape, so each command is
 written once. ``service_options`` is their ``--url``/``--api-key``, ``open_inspector``
 the side they name, ``resolve`` a session by its id or a prefix of it.
 """
@@ -17,27 +17,19 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import BackendError, NoSuchSession
-from ..inspection.local import Inspector, SessionView
-from ..inspection.remote import Inspecting, RemoteInspector, SessionEnded
+from ..errors import BackendError, NoSuchSession, SessionEnded
+from ..inspection.interface import Inspector, SessionView
+from ..inspection.local import LocalInspector
+from ..inspection.remote import RemoteInspector
 from ..manager import SessionManager
 from . import display
 
 __all__ = ["COMMANDS", "add_parser", "service_options"]
 
 RECENT = 10  # executions `sessions show` lists, and `logs -f` replays by default
-
-
-class LocalInspector(Inspector):
-    """The Inspector on the local store, plus what the CLI saves: a file's bytes."""
-
-    async def file(self, file_id: str) -> tuple[str, bytes]:
-        info = await self.manager.files.get(file_id)
-        return Path(info.path or info.filename).name, await self.manager.files.content(file_id)
 
 
 # -- arguments ----------------------------------------------------------------------
@@ -84,7 +76,7 @@ def service(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
 @contextlib.asynccontextmanager
 async def open_inspector(
     args: argparse.Namespace, environ: Mapping[str, str] = os.environ
-) -> AsyncIterator[Inspecting]:
+) -> AsyncIterator[Inspector]:
     url = service(args, environ)
     if url:
         key = getattr(args, "api_key", None) or environ.get("LCI_API_KEY")
@@ -102,7 +94,7 @@ async def open_inspector(
         await manager.close()
 
 
-async def resolve(insp: Inspecting, session_id: str) -> SessionView:
+async def resolve(insp: Inspector, session_id: str) -> SessionView:
     """The session by its id, or by a unique prefix of it."""
     try:
         return await insp.session(session_id)
@@ -160,7 +152,7 @@ def _show(view: SessionView, recent: list[dict[str, Any]], as_json: bool) -> Non
     print(f"\nlast {len(recent)} executions:" if recent else "\nno executions yet")
     for e in recent:
         first = (e.get("code") or "").strip().split("\n")[0][:60]
-        took = display.duration(e.get("duration_ms")) if e["status"] != "running" else "-"
+        took = display.took(e) if e["status"] != "running" else "-"
         line = f"  {display.stamp(e['started_at'])}  {e['id']}  {e['status']:<9} {took:>9}  {first}"
         print(display.safe(line))
 

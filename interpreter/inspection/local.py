@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -24,42 +24,15 @@ from ..manager import SessionManager
 from ..results import Execution
 from ..store import SessionRecord
 from ..workspace import MOUNT
+from .interface import SessionView
 from .notebook import build_notebook
 
-__all__ = ["Inspector", "SessionView"]
+__all__ = ["LocalInspector"]
 
 
-@dataclass(frozen=True)
-class SessionView:
-    """One session as an operator sees it. Durations in seconds; None when not live."""
+class LocalInspector:
+    """The ``Inspector`` on this LCI_HOME's store and engine."""
 
-    id: str
-    thread_id: str
-    tenant: str
-    state: str
-    created_at: float
-    last_activity: float
-    age_s: float
-    idle_s: float | None
-    expires_in_s: float | None
-    memory_bytes: int | None  # in use now
-    cpu_percent: float | None  # of one core, now
-    executions: int
-    files: int  # in the thread's /mnt/data
-    memory_limit: int
-    cpus: float
-    pids_limit: int
-    network: str
-    idle_timeout: float
-    container: str | None
-    ended_at: float | None
-    end_reason: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class Inspector:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
 
@@ -67,7 +40,7 @@ class Inspector:
 
     async def sessions(self, tenant: str | None = None, *, all: bool = False) -> list[SessionView]:
         """Live sessions (``all``: ended ones too), newest first."""
-        records = self.manager.records(owner=tenant, live_only=not all)
+        records = self.manager.records(tenant=tenant, live_only=not all)
         records.reverse()
         return await self._views(records)
 
@@ -85,11 +58,16 @@ class Inspector:
         """The files its thread's /mnt/data last held, by path: ``{path, file_id, bytes}``
         (as last indexed; no sandbox is asked)."""
         rec = self._record(session_id, tenant)
-        placed = self.manager.threads.placed(rec.owner, rec.thread_id)
+        placed = self.manager.threads.placed(rec.tenant, rec.thread_id)
         return [
             {"path": f"{MOUNT}/{path}", "file_id": e.file_id, "bytes": e.size}
             for path, e in sorted(placed.items())
         ]
+
+    async def file(self, file_id: str) -> tuple[str, bytes]:
+        """A stored file: (a name for it, its bytes)."""
+        info = await self.manager.files.get(file_id)
+        return Path(info.path or info.filename).name, await self.manager.files.content(file_id)
 
     async def notebook(self, session_id: str, tenant: str | None = None) -> NotebookNode:
         rec = self._record(session_id, tenant)
@@ -97,7 +75,7 @@ class Inspector:
 
         def load(file_id: str) -> bytes | None:
             try:
-                return self.manager.files.path(file_id, rec.owner).read_bytes()
+                return self.manager.files.path(file_id, rec.tenant).read_bytes()
             except (NoSuchFile, OSError):
                 return None
 
@@ -203,7 +181,7 @@ class Inspector:
 
     def _record(self, session_id: str, tenant: str | None, live: bool = False) -> SessionRecord:
         rec = self.manager.record(session_id)
-        if rec is None or (tenant is not None and rec.owner != tenant):
+        if rec is None or (tenant is not None and rec.tenant != tenant):
             raise NoSuchSession(session_id)
         if live and not rec.state.live:
             raise NoSuchSession(f"{session_id} (it {rec.state.value}: {rec.end_reason})")
@@ -221,7 +199,7 @@ class Inspector:
         ]
 
     def _files(self, rec: SessionRecord) -> int:
-        return len(self.manager.threads.placed(rec.owner, rec.thread_id))
+        return len(self.manager.threads.placed(rec.tenant, rec.thread_id))
 
 
 def _view(
@@ -236,7 +214,7 @@ def _view(
     return SessionView(
         id=r.id,
         thread_id=r.thread_id,
-        tenant=r.owner,
+        tenant=r.tenant,
         state=r.state.value,
         created_at=r.created_at,
         last_activity=r.last_activity,

@@ -1,9 +1,8 @@
 """The Inspector's interface over HTTP: ``lci ... --url`` talks to a running ``lci serve``.
 
-``Inspecting`` is what the CLI needs from either side: the local ``Inspector`` on the
-store (see ``cli_sessions.LocalInspector``) or ``RemoteInspector`` on the service's
-``/v1/lci/sessions`` routes. The tenant of a remote call is the API key's; the
-``tenant`` arguments are there for the shape and are ignored.
+It implements ``interface.Inspector``, as ``LocalInspector`` does on the local store,
+over the service's ``/v1/lci/sessions`` routes. The tenant of a remote call is the API
+key's; the ``tenant`` arguments are there for the shape and are ignored.
 """
 
 from __future__ import annotations
@@ -11,24 +10,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import nbformat
 from nbformat import NotebookNode
 
-from ..errors import InterpreterError, NoSuchFile, NoSuchSession, SessionError
+from ..errors import InterpreterError, NoSuchFile, NoSuchSession, SessionEnded
 from ..executor import OutputCallback
 from ..results import ErrorInfo, Execution, ExecutionStatus, ProducedFile
-from .local import SessionView
+from .interface import SessionView
 
 __all__ = [
     "AuthenticationFailed",
-    "Inspecting",
     "RemoteError",
     "RemoteInspector",
     "ServiceUnreachable",
-    "SessionEnded",
 ]
 
 KINDS = {"stdout": "stdout", "stderr": "stderr", "result": "result", "traceback": "error"}
@@ -62,57 +59,6 @@ class AuthenticationFailed(RemoteError):
             " --api-key or LCI_API_KEY.",
         )
         self.status, self.message = 401, "invalid API key"
-
-
-class SessionEnded(SessionError):
-    """Stepping into a session that has ended (expired, stopped or dead)."""
-
-    def __init__(self, session_id: str, state: str, reason: str | None) -> None:
-        self.session_id, self.state, self.reason = session_id, state, reason
-        super().__init__(
-            f"Session {session_id} has ended ({state}: {reason or 'no reason recorded'})."
-            f" Its history stays readable: `lci logs {session_id}`."
-        )
-
-
-class Inspecting(Protocol):
-    """What the CLI uses: ``Inspector``'s methods, plus a stored file's bytes."""
-
-    async def sessions(
-        self, tenant: str | None = None, *, all: bool = False
-    ) -> list[SessionView]: ...
-
-    async def session(self, session_id: str, tenant: str | None = None) -> SessionView: ...
-
-    async def executions(
-        self, session_id: str, tenant: str | None = None, *, last: int | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def follow(
-        self, session_id: str, tenant: str | None = None, *, last: int = 0
-    ) -> AsyncIterator[dict[str, Any]]: ...
-
-    async def notebook(self, session_id: str, tenant: str | None = None) -> NotebookNode: ...
-
-    async def execute(
-        self,
-        session_id: str,
-        code: str,
-        tenant: str | None = None,
-        *,
-        timeout: float | None = None,
-        on_output: OutputCallback | None = None,
-    ) -> Execution: ...
-
-    async def interrupt(self, session_id: str, tenant: str | None = None) -> None: ...
-
-    async def restart(self, session_id: str, tenant: str | None = None) -> None: ...
-
-    async def stop(self, session_id: str, tenant: str | None = None) -> None: ...
-
-    async def file(self, file_id: str) -> tuple[str, bytes]:
-        """(a file name for it, its bytes)"""
-        ...
 
 
 class RemoteInspector:

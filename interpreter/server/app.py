@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from .. import __version__
 from ..config import Settings
 from ..errors import BackendError, StorageFull
-from ..inspection.local import Inspector
+from ..inspection.local import LocalInspector
 from ..manager import SessionManager
 from ..quotas import Quotas
 from . import lci, openapi, problems
@@ -66,7 +66,7 @@ def create_app(
                 log.warning("starting without the sandbox engine: %s", exc)
                 await m.open(sweep=False)
         app.state.manager = m
-        app.state.inspector = Inspector(m)  # the /v1/lci routes and the /ui pages
+        app.state.inspector = LocalInspector(m)  # the /v1/lci routes and the /ui pages
         metrics.watch(m)
         await anyio.to_thread.run_sync(cleanup_tmp, m.files.blobs / "tmp")
         try:

@@ -130,8 +130,8 @@ def stream(
     """SSE of one execution. A quota refusal comes before the stream starts (a 429), and
     a client that reads slower than the code prints gets a marker for what it missed
     (the log file keeps it): at most STREAM_BUFFER characters wait for it."""
-    if session.quotas is not None and session.owner:
-        session.quotas.check_execution(session.owner, count=False)
+    if session.quotas is not None and session.tenant:
+        session.quotas.check_execution(session.tenant, count=False)
     buffer = _Buffer()
 
     async def events() -> AsyncIterator[bytes]:

@@ -16,7 +16,8 @@ import nbformat
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from ..inspection.local import Inspector, SessionView
+from ..inspection.interface import SessionView
+from ..inspection.local import LocalInspector
 from ..session import Session
 from .common import Deps, deps
 from .execution import EVENT, ExecutionCreate, check_code, execute, stream
@@ -43,8 +44,8 @@ FOLLOW_EVENTS = sse(
 KEEPALIVE = 1.0  # seconds between SSE comments while nothing happens
 
 
-def _inspector(request: Request) -> Inspector:
-    inspector: Inspector = request.app.state.inspector
+def _inspector(request: Request) -> LocalInspector:
+    inspector: LocalInspector = request.app.state.inspector
     return inspector
 
 

@@ -2,7 +2,7 @@
 
 Tools run Python in a named session (a thread), upload, list and download the files
 of its /mnt/data; stored files are also resources, ``lci://files/{file_id}``. Served
-over stdio (``lci mcp``, the local owner, like ``lci run``) and over streamable HTTP
+over stdio (``lci mcp``, the local tenant, like ``lci run``) and over streamable HTTP
 on the service (``/mcp``), where every call acts for the tenant that lci's API-key
 middleware put in ``scope["state"]["tenant"]``. This module knows MCP and calls the
 manager; it holds no state of its own.
@@ -92,13 +92,8 @@ class _Server(Server):
 class _Tools:
     """The tools; their docstrings are the descriptions a model reads."""
 
-    def __init__(
-        self,
-        get_manager: Callable[[], SessionManager],
-        observe: Callable[[Execution, str], None] | None = None,
-    ) -> None:
+    def __init__(self, get_manager: Callable[[], SessionManager]) -> None:
         self.manager = get_manager
-        self.observe = observe  # the service's metrics
 
     async def execute_python(
         self, code: str, ctx: Context, session: str = "default", timeout: Timeout = None
@@ -114,21 +109,19 @@ class _Tools:
         marked as an error and shows the traceback; the session keeps its state.
         timeout: seconds before the code is interrupted (default: the server's limit).
         """
-        owner, manager = _owner(ctx), self.manager()
+        tenant, manager = _tenant(ctx), self.manager()
         if len(code.encode()) > manager.settings.limits.max_code_bytes:
             raise ToolError(f"The code is over {manager.settings.limits.max_code_bytes} bytes.")
         with _edge():
-            sess = await manager.session(session, owner=owner)
+            sess = await manager.session(session, tenant=tenant)
             exe = await sess.execute(code, timeout=timeout)
-            if self.observe is not None:
-                self.observe(exe, owner)
             content: list[ContentBlock] = [TextContent(type="text", text=scrub(_report(exe)))]
             for file_id in exe.images:
                 info, data = await self.stored(ctx, file_id)
                 b64 = base64.b64encode(data).decode()
                 content.append(ImageContent(type="image", data=b64, mimeType=info.mime_type))
             for f in exe.files:
-                info = await manager.files.get(f.file_id, owner)
+                info = await manager.files.get(f.file_id, tenant)
                 content.append(_link(info, f.path))
         return CallToolResult(
             content=content,
@@ -146,14 +139,14 @@ class _Tools:
         (up to about UPLOAD_LIMIT decoded). Returns the path to open from code and the
         file's id.
         """
-        owner, manager = _owner(ctx), self.manager()
+        tenant, manager = _tenant(ctx), self.manager()
         try:
             data = base64.b64decode(content_base64, validate=True)
         except (binascii.Error, ValueError):
             raise ToolError("content_base64 is not valid base64.") from None
         with _edge():
-            info = await manager.files.upload_info(data, filename, owner=owner, thread_id=session)
-            sess = await manager.session(session, owner=owner)
+            info = await manager.files.upload_info(data, filename, tenant=tenant, thread_id=session)
+            sess = await manager.session(session, tenant=tenant)
             placed = await sess.put_file(filename, info.id)
         text = f"Uploaded {placed.full_path} ({placed.bytes} bytes, file id {info.id})."
         return CallToolResult(
@@ -168,9 +161,9 @@ class _Tools:
         and lci://files/<file_id>) and source ("user" uploaded it, "assistant" = code wrote it).
         Starts the session's sandbox if it is not running.
         """
-        owner, manager = _owner(ctx), self.manager()
+        tenant, manager = _tenant(ctx), self.manager()
         with _edge():
-            sess = await manager.session(session, owner=owner)
+            sess = await manager.session(session, tenant=tenant)
             files = await sess.list_files()
         rows = [
             {"path": f.full_path, "bytes": f.bytes, "file_id": f.file_id, "source": f.source}
@@ -190,11 +183,11 @@ class _Tools:
         file id ("file-..."), e.g. one from execute_python or list_files. Files over 16 MiB
         are refused.
         """
-        owner, manager = _owner(ctx), self.manager()
+        tenant, manager = _tenant(ctx), self.manager()
         with _edge():
             file_id = path
             if not FILE_ID.fullmatch(path):
-                sess = await manager.session(session, owner=owner)
+                sess = await manager.session(session, tenant=tenant)
                 rel = path.removeprefix(MOUNT + "/")
                 found = [f for f in await sess.list_files() if f.path == rel]
                 if not found:
@@ -209,15 +202,15 @@ class _Tools:
         return (await self.stored(ctx, file_id))[1]
 
     async def stored(self, ctx: Context, file_id: str) -> tuple[FileInfo, bytes]:
-        owner, manager = _owner(ctx), self.manager()
+        tenant, manager = _tenant(ctx), self.manager()
         with _edge():
-            info = await manager.files.get(file_id, owner)
+            info = await manager.files.get(file_id, tenant)
             if info.bytes > MAX_INLINE_BYTES:
                 raise ToolError(
                     f"{info.filename} is {info.bytes} bytes, over the {MAX_INLINE_BYTES} bytes "
                     "MCP returns inline; split or compress it in the sandbox first."
                 )
-            return info, await manager.files.content(file_id, owner)
+            return info, await manager.files.content(file_id, tenant)
 
 
 def create_mcp(
@@ -225,14 +218,13 @@ def create_mcp(
     *,
     stateless: bool = False,
     max_request_bytes: int = MAX_REQUEST_BYTES,
-    observe: Callable[[Execution, str], None] | None = None,
 ) -> Server:
     """The MCP server. ``get_manager`` is called on each request (the service opens its
     manager in its lifespan, after this is built). Over HTTP the endpoint is exactly
     ``/mcp``: add ``http_route(server)`` to the app and run ``server.session_manager.run()``
     in its lifespan."""
     _quiet_sdk()
-    tools = _Tools(get_manager, observe)
+    tools = _Tools(get_manager)
     http = {
         "stateless_http": stateless,
         "streamable_http_path": "/mcp",
@@ -315,14 +307,14 @@ def _quiet_sdk() -> None:
         sdk.addFilter(_ClosedStreamNoise())
 
 
-def _owner(ctx: Context) -> str:
+def _tenant(ctx: Context) -> str:
     """The tenant of this request: from the auth middleware over HTTP, ``""`` over stdio."""
     try:
         request = ctx.request_context.request
     except ValueError:
         request = None
     if request is None:
-        return ""  # stdio: the local owner, the same as `lci run`
+        return ""  # stdio: the local tenant, the same as `lci run`
     tenant = getattr(getattr(request, "state", None), "tenant", None)
     if not isinstance(tenant, str) or not tenant:
         raise ToolError("This request carries no tenant: /mcp must sit behind the API-key check.")

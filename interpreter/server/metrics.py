@@ -1,7 +1,7 @@
 """Prometheus metrics of one service: its own registry, fed by the manager's events
 (every execution from any face, sandbox starts, sessions ended); no face counts.
 
-Every series carries a ``tenant`` label (``""`` for the local owner: the library and
+Every series carries a ``tenant`` label (``""`` for the local tenant: the library and
 the CLI on the same ``LCI_HOME``). ``render(tenant)`` shows one tenant only its own
 series; ``render()`` (an admin key, ``LCI_ADMIN_KEYS``) shows them all.
 """
@@ -36,7 +36,7 @@ class _LiveSessions(Collector):
             "lci_live_sessions", "Sessions whose sandbox is running", labels=["tenant"]
         )
         if self.manager is not None:
-            live = Tally(rec.owner for rec in self.manager.records(live_only=True))
+            live = Tally(rec.tenant for rec in self.manager.records(live_only=True))
             for tenant, n in sorted(live.items()):
                 family.add_metric([tenant], n)
         yield family
@@ -89,7 +89,7 @@ class Metrics:
         manager.listeners.append(self._on_event)
 
     def _on_event(self, event: str, fields: dict[str, Any]) -> None:
-        tenant = str(fields.get("owner", ""))
+        tenant = str(fields.get("tenant", ""))
         if event == "execution":
             self._observe(fields["execution"], tenant)
         elif event == "sandbox_started":

@@ -48,14 +48,14 @@ class Upload:
         files: FileStore,
         name: str,
         purpose: str,
-        owner: str,
+        tenant: str,
         thread_id: str | None = None,
     ) -> FileInfo:
         """Store the received bytes as file ``name``: the temporary file becomes its blob."""
         assert self.tmp is not None, "nothing received to keep"
         files.adopt(self.tmp, self.sha256)
         self.tmp = None
-        return files.record(name, self.sha256, self.size, purpose, owner, thread_id=thread_id)
+        return files.record(name, self.sha256, self.size, purpose, tenant, thread_id=thread_id)
 
     def discard(self) -> None:
         if self.tmp is not None:

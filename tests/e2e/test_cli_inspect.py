@@ -147,7 +147,7 @@ def test_show_details_limits_and_last_executions(
     text = lci("sessions", "show", sid[:10], remote=remote).stdout  # a unique prefix will do
     assert f"session:     {sid}" in text and f"thread:      {cid}" in text
     assert "state:       idle" in text and "tenant:      alice" in text
-    assert "limits:      memory 1.0 GiB" in text and "network none" in text
+    assert "limits:      memory 1 GiB" in text and "network none" in text
     container = text.split("container:", 1)[1].split()[0]
     assert len(container) == 64
     assert "last 3 executions:" in text and "x = 41" in text and "error" in text

@@ -11,7 +11,7 @@ import pytest
 
 from interpreter import SessionManager, SessionState
 from interpreter.errors import NoSuchFile, NoSuchSession
-from interpreter.inspection.local import Inspector
+from interpreter.inspection import LocalInspector
 
 from ..conftest import make_settings
 
@@ -25,7 +25,7 @@ PLOT = (
 
 async def test_every_execution_is_recorded_and_outlives_its_session(settings):
     async with SessionManager(settings) as m:
-        session = await m.session("t-hist", owner="alice")
+        session = await m.session("t-hist", tenant="alice")
         await session.execute("x = 41")
         exe = await session.execute(PLOT)
         sid = session.id
@@ -50,7 +50,7 @@ async def test_every_execution_is_recorded_and_outlives_its_session(settings):
         image_id = second["transcript"][1]["file_id"]
         assert image_id == exe.images[0]
         assert (await m.files.content(image_id, "alice")).startswith(b"\x89PNG")
-        rows = m.store.query("SELECT owner FROM executions WHERE id = ?", (exe.id,))
+        rows = m.store.query("SELECT tenant FROM executions WHERE id = ?", (exe.id,))
         assert rows[0][0] == "alice"
 
 
@@ -80,8 +80,8 @@ async def test_purge_keeps_recent_history_and_drops_old_with_its_files(settings)
 
 async def test_inspector_views_follow_and_tenancy(settings):
     async with SessionManager(settings) as m:
-        inspector = Inspector(m)
-        session = await m.session("t-view", owner="alice")
+        inspector = LocalInspector(m)
+        session = await m.session("t-view", tenant="alice")
         await session.execute("blob = bytearray(60 * 1024 * 1024)")
         [view] = await inspector.sessions("alice")
         assert view.id == session.id and view.state == "idle" and view.tenant == "alice"
@@ -115,7 +115,7 @@ async def test_inspector_views_follow_and_tenancy(settings):
 
 async def test_notebook_export_has_every_cell_and_the_image(settings):
     async with SessionManager(settings) as m:
-        inspector = Inspector(m)
+        inspector = LocalInspector(m)
         session = await m.session("t-nb")
         await session.execute("x = 2")
         await session.execute("x * 21")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from interpreter.cli import display
-from interpreter.config import format_bytes
+from interpreter.config import format_bytes, format_duration
 
 VIEW = {
     "id": "sess_1",
@@ -50,7 +50,14 @@ ENTRY = {
 
 
 def test_durations_and_sizes() -> None:
-    assert [display.ago(s) for s in (None, 5.9, 65, 3725)] == ["-", "5s", "1m05s", "1h02m"]
+    assert [format_duration(s) for s in (None, 0.0123, 5.9, 65, 3725, 200000)] == [
+        "-",
+        "12 ms",
+        "5.9 s",
+        "1m 05s",
+        "1h 02m",
+        "2d 7h",
+    ]
     # one byte formatter for every face (config.format_bytes)
     assert format_bytes(83_886_080) == "80 MiB" and format_bytes(None) == "-"
     assert format_bytes(512) == "512 B" and format_bytes(1536) == "1.5 KiB"
@@ -71,7 +78,7 @@ def test_session_row_and_details() -> None:
 def test_an_execution_reads_code_then_outputs_in_order() -> None:
     text = display.execution_text(ENTRY, saved={"file-img": "out/plot.png"})
     lines = text.splitlines()
-    assert lines[0].startswith("── 2023-11-1") and lines[0].endswith("exec_1  ERROR  1.50 s")
+    assert lines[0].startswith("── 2023-11-1") and lines[0].endswith("exec_1  ERROR  1.5 s")
     assert lines[1:3] == [">>> print('hi')", "... 1/0"]
     assert lines[3:6] == ["hi", "[image image/png out/plot.png]", "3"]
     assert lines[6] == "!! ZeroDivisionError: division by zero"  # errors clearly marked
@@ -82,6 +89,6 @@ def test_an_execution_reads_code_then_outputs_in_order() -> None:
 def test_follow_footer_marks_failures() -> None:
     footer = display.execution_footer(ENTRY)
     assert footer.splitlines()[0] == "[image image/png file-img]"
-    assert footer.splitlines()[-1] == "!! exec_1 ERROR: ZeroDivisionError: division by zero  1.50 s"
+    assert footer.splitlines()[-1] == "!! exec_1 ERROR: ZeroDivisionError: division by zero  1.5 s"
     ok = display.execution_footer({"id": "exec_2", "status": "ok", "duration_ms": 12})
     assert ok == "── exec_2 OK  12 ms\n"

@@ -91,8 +91,8 @@ def _reaches_store(node: ast.AST) -> bool:
     """``<...>manager.store``: a face reaching past the manager into its store."""
     if not (isinstance(node, ast.Attribute) and node.attr == "store"):
         return False
-    owner = node.value
-    name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+    tenant = node.value
+    name = tenant.attr if isinstance(tenant, ast.Attribute) else getattr(tenant, "id", "")
     return name in ("manager", "m")
 
 

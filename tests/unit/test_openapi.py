@@ -172,7 +172,7 @@ def test_execution_views_match_their_schemas() -> None:
 
 
 def test_assistants_objects_match_their_schemas() -> None:
-    from interpreter import objects
+    from interpreter.assistants import objects
     from interpreter.server import schemas
 
     asst = objects.new_assistant("m", [{"type": "code_interpreter"}], objects.resources(None))

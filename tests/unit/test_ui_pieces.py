@@ -103,15 +103,15 @@ def test_execution_view_orders_blocks_and_keeps_markup_as_text() -> None:
     assert view["blocks"][0]["text"] == "<b>\nmore\n"  # the template escapes it
     assert view["blocks"][2] == {"kind": "html", "url": "/ui/executions/exec_1/html/3"}
     assert view["blocks"][3]["traceback"] == "TB"  # colours stripped
-    assert view["failed"] and view["duration"] == "1.5s"
+    assert view["failed"] and view["duration"] == "1.5 s"
     assert "&lt;b&gt;" in str(view["code"])  # highlighted and escaped
 
 
 def test_short_durations_and_sizes() -> None:
     assert [duration(x) for x in (None, 3.25, 42, 125, 7300)] == [
         "—",
-        "3.2s",
-        "42s",
+        "3.2 s",
+        "42 s",
         "2m 05s",
         "2h 01m",
     ]

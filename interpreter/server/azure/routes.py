@@ -247,7 +247,7 @@ async def session_delete(identifier: str = Identifier, d: Deps = deps) -> Respon
 )
 async def list_sessions(d: Deps = deps) -> dict[str, Any]:
     sessions = []
-    for rec in d.manager.records(owner=d.tenant):
+    for rec in d.manager.records(tenant=d.tenant):
         sessions.append(
             {
                 "identifier": rec.thread_id,

@@ -18,7 +18,7 @@ SHELL = "/opt/lci/kernels/lci_shell.py"  # in the sandbox image, root's
 # the command is data (a repr), the code that runs is fixed; its names stay in the
 # throw-away namespace
 _SNIPPET = (
-    "exec('import runpy; runpy.run_path(SHELL, run_name=\"lci_shell\")[\"main\"](CMD)',"
+    'exec(\'import runpy; runpy.run_path(SHELL, run_name="lci_shell")["main"](CMD)\','
     " {{'SHELL': {shell!r}, 'CMD': {cmd!r}}})"
 )
 

@@ -51,7 +51,7 @@ def _fields(body: Body) -> dict[str, Any]:
     responses=answers(Assistant, 400, 404),
 )
 async def create_assistant(body: AssistantCreate, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.create_assistant(owner=b.tenant, **_fields(body))
+    return await b.api.create_assistant(tenant=b.tenant, **_fields(body))
 
 
 @router.get(
@@ -67,7 +67,7 @@ async def list_assistants(
     before: str | None = Before,
     b: Beta = beta,
 ) -> dict[str, Any]:
-    return listing(await b.api.list_assistants(owner=b.tenant), limit, order, after, before)
+    return listing(await b.api.list_assistants(tenant=b.tenant), limit, order, after, before)
 
 
 @router.get(
@@ -77,7 +77,7 @@ async def list_assistants(
     responses=answers(Assistant, 404),
 )
 async def retrieve_assistant(assistant_id: str, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.get_assistant(assistant_id, owner=b.tenant)
+    return await b.api.get_assistant(assistant_id, tenant=b.tenant)
 
 
 @router.post(
@@ -89,7 +89,7 @@ async def retrieve_assistant(assistant_id: str, b: Beta = beta) -> dict[str, Any
 async def modify_assistant(
     assistant_id: str, body: AssistantUpdate, b: Beta = beta
 ) -> dict[str, Any]:
-    return await b.api.update_assistant(assistant_id, owner=b.tenant, **_fields(body))
+    return await b.api.update_assistant(assistant_id, tenant=b.tenant, **_fields(body))
 
 
 @router.delete(
@@ -99,4 +99,4 @@ async def modify_assistant(
     responses=answers(Deleted, 404),
 )
 async def delete_assistant(assistant_id: str, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.delete_assistant(assistant_id, owner=b.tenant)
+    return await b.api.delete_assistant(assistant_id, tenant=b.tenant)

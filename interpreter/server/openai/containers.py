@@ -190,7 +190,7 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
     )
     await d.manager.session(
         rec.id,
-        owner=d.tenant,
+        tenant=d.tenant,
         idle_timeout=rec.idle_timeout,
         memory=memory,
         file_ids=body.file_ids,

@@ -88,7 +88,7 @@ async def list_files(
     after: str | None = After,
     d: Deps = deps,
 ) -> dict[str, Any]:
-    infos = await d.manager.files.list(owner=d.tenant)
+    infos = await d.manager.files.list(tenant=d.tenant)
     if purpose:
         infos = [i for i in infos if i.purpose == purpose]
     return page([file_object(i) for i in infos], limit, order, after, d=10000)

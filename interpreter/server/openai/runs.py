@@ -56,7 +56,7 @@ async def create_run(thread_id: str, body: RunCreate, b: Beta = beta) -> dict[st
     extra = [message_params(m) for m in body.additional_messages or []]
     return await b.api.create_run(
         thread_id,
-        owner=b.tenant,
+        tenant=b.tenant,
         additional_messages=extra,
         additional_instructions=body.additional_instructions,
         **body.options(),
@@ -77,7 +77,7 @@ async def list_runs(
     before: str | None = Before,
     b: Beta = beta,
 ) -> dict[str, Any]:
-    return listing(await b.api.list_runs(thread_id, owner=b.tenant), limit, order, after, before)
+    return listing(await b.api.list_runs(thread_id, tenant=b.tenant), limit, order, after, before)
 
 
 @router.get(
@@ -90,7 +90,7 @@ async def retrieve_run(
     thread_id: str, run_id: str, response: Response, b: Beta = beta
 ) -> dict[str, Any]:
     response.headers["openai-poll-after-ms"] = POLL_MS
-    return await b.api.get_run(thread_id, run_id, owner=b.tenant)
+    return await b.api.get_run(thread_id, run_id, tenant=b.tenant)
 
 
 @router.post(
@@ -100,7 +100,7 @@ async def retrieve_run(
     responses=answers(Run, 400, 404),
 )
 async def modify_run(thread_id: str, run_id: str, body: Modify, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.update_run(thread_id, run_id, owner=b.tenant, metadata=body.metadata)
+    return await b.api.update_run(thread_id, run_id, tenant=b.tenant, metadata=body.metadata)
 
 
 @router.post(
@@ -110,7 +110,7 @@ async def modify_run(thread_id: str, run_id: str, body: Modify, b: Beta = beta) 
     responses=answers(Run, 400, 404),
 )
 async def cancel_run(thread_id: str, run_id: str, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.cancel_run(thread_id, run_id, owner=b.tenant)
+    return await b.api.cancel_run(thread_id, run_id, tenant=b.tenant)
 
 
 @router.post(
@@ -125,7 +125,7 @@ async def submit_tool_outputs(
     if body.stream:
         raise ApiError(400, "Streaming is not supported by lci: poll the run.", None, "stream")
     outputs = [o.model_dump() for o in body.tool_outputs]
-    return await b.api.submit_tool_outputs(thread_id, run_id, owner=b.tenant, tool_outputs=outputs)
+    return await b.api.submit_tool_outputs(thread_id, run_id, tenant=b.tenant, tool_outputs=outputs)
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -146,7 +146,7 @@ async def list_steps(
     before: str | None = Before,
     b: Beta = beta,
 ) -> dict[str, Any]:
-    steps = await b.api.list_steps(thread_id, run_id, owner=b.tenant)
+    steps = await b.api.list_steps(thread_id, run_id, tenant=b.tenant)
     return listing(steps, limit, order, after, before)
 
 
@@ -159,4 +159,4 @@ async def list_steps(
 async def retrieve_step(
     thread_id: str, run_id: str, step_id: str, b: Beta = beta
 ) -> dict[str, Any]:
-    return await b.api.get_step(thread_id, run_id, step_id, owner=b.tenant)
+    return await b.api.get_step(thread_id, run_id, step_id, tenant=b.tenant)

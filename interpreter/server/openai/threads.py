@@ -113,7 +113,7 @@ async def create_thread_and_run(body: ThreadAndRun, b: Beta = beta) -> dict[str,
         thread = body.thread.model_dump(exclude_unset=True, include=THREAD_KEYS)
         thread["messages"] = [message_params(m) for m in body.thread.messages]
     return await b.api.create_thread_and_run(
-        owner=b.tenant, thread=thread, tool_resources=body.tool_resources, **body.options()
+        tenant=b.tenant, thread=thread, tool_resources=body.tool_resources, **body.options()
     )
 
 
@@ -126,7 +126,7 @@ async def create_thread_and_run(body: ThreadAndRun, b: Beta = beta) -> dict[str,
 async def create_thread(body: ThreadCreate | None = None, b: Beta = beta) -> dict[str, Any]:
     body = body or ThreadCreate()
     return await b.api.create_thread(
-        owner=b.tenant,
+        tenant=b.tenant,
         messages=[message_params(m) for m in body.messages],
         tool_resources=body.tool_resources,
         metadata=body.metadata,
@@ -140,7 +140,7 @@ async def create_thread(body: ThreadCreate | None = None, b: Beta = beta) -> dic
     responses=answers(Thread, 404),
 )
 async def retrieve_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.get_thread(thread_id, owner=b.tenant)
+    return await b.api.get_thread(thread_id, tenant=b.tenant)
 
 
 @router.post(
@@ -151,7 +151,7 @@ async def retrieve_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
 )
 async def modify_thread(thread_id: str, body: Modify, b: Beta = beta) -> dict[str, Any]:
     return await b.api.update_thread(
-        thread_id, owner=b.tenant, metadata=body.metadata, tool_resources=body.tool_resources
+        thread_id, tenant=b.tenant, metadata=body.metadata, tool_resources=body.tool_resources
     )
 
 
@@ -162,7 +162,7 @@ async def modify_thread(thread_id: str, body: Modify, b: Beta = beta) -> dict[st
     responses=answers(Deleted, 404, 503),
 )
 async def delete_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.delete_thread(thread_id, owner=b.tenant)
+    return await b.api.delete_thread(thread_id, tenant=b.tenant)
 
 
 # -- messages --------------------------------------------------------------------------
@@ -175,7 +175,7 @@ async def delete_thread(thread_id: str, b: Beta = beta) -> dict[str, Any]:
     responses=answers(Message, 400, 404),
 )
 async def create_message(thread_id: str, body: MessageCreate, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.create_message(thread_id, owner=b.tenant, **message_params(body))
+    return await b.api.create_message(thread_id, tenant=b.tenant, **message_params(body))
 
 
 @router.get(
@@ -193,7 +193,7 @@ async def list_messages(
     run_id: str | None = None,
     b: Beta = beta,
 ) -> dict[str, Any]:
-    msgs = await b.api.list_messages(thread_id, owner=b.tenant, run_id=run_id)
+    msgs = await b.api.list_messages(thread_id, tenant=b.tenant, run_id=run_id)
     return listing(msgs, limit, order, after, before)
 
 
@@ -204,7 +204,7 @@ async def list_messages(
     responses=answers(Message, 404),
 )
 async def retrieve_message(thread_id: str, message_id: str, b: Beta = beta) -> dict[str, Any]:
-    return await b.api.get_message(thread_id, message_id, owner=b.tenant)
+    return await b.api.get_message(thread_id, message_id, tenant=b.tenant)
 
 
 @router.post(
@@ -216,4 +216,6 @@ async def retrieve_message(thread_id: str, message_id: str, b: Beta = beta) -> d
 async def modify_message(
     thread_id: str, message_id: str, body: Modify, b: Beta = beta
 ) -> dict[str, Any]:
-    return await b.api.update_message(thread_id, message_id, owner=b.tenant, metadata=body.metadata)
+    return await b.api.update_message(
+        thread_id, message_id, tenant=b.tenant, metadata=body.metadata
+    )

@@ -117,8 +117,8 @@ class Signer:
 
     def _still_valid(self, tenant: str, fingerprint: str) -> bool:
         return any(
-            owner == tenant and same(digest.hex()[:16], fingerprint)
-            for digest, owner in self.ring.keys.items()
+            of == tenant and same(digest.hex()[:16], fingerprint)
+            for digest, of in self.ring.keys.items()
         )
 
     def _login(self, tenant: str, token: str, login_id: str, expires: float) -> Login:

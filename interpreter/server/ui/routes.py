@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ...errors import NoSuchFile, NoSuchSession
-from ...inspection.local import Inspector
+from ...inspection.local import LocalInspector
 from ..auth import digest
 from ..throttle import Throttle, client_address
 from ..utf8 import JSONResponse, scrub
@@ -130,8 +130,8 @@ def _login(request: Request) -> Login:
     return login
 
 
-def _inspector(request: Request) -> Inspector:
-    inspector: Inspector = request.app.state.inspector
+def _inspector(request: Request) -> LocalInspector:
+    inspector: LocalInspector = request.app.state.inspector
     return inspector
 
 

@@ -19,7 +19,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from ...config import format_bytes
+from ...config import format_bytes, format_duration, milliseconds
 
 __all__ = [
     "FAILED",
@@ -38,25 +38,7 @@ _TEXT_LIMIT = 200_000  # characters of one output block shown in the page
 
 
 def duration(seconds: float | None) -> str:
-    """``2h 05m``, ``3m 07s``, ``12.3s``; an em dash for None."""
-    if seconds is None:
-        return "—"
-    s = max(seconds, 0.0)
-    if s < 60:
-        return f"{s:.1f}s" if s < 10 else f"{s:.0f}s"
-    minutes, sec = divmod(int(s), 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes:02d}m"
-    return f"{hours // 24}d {hours % 24}h"
-
-
-def millis(ms: int | float | None) -> str:
-    if ms is None:
-        return "—"
-    return f"{ms:.0f} ms" if ms < 1000 else duration(ms / 1000)
+    return format_duration(seconds, none="—")
 
 
 def size(n: int | None) -> str:
@@ -116,7 +98,7 @@ def execution_view(entry: dict[str, Any], live_text: str = "") -> dict[str, Any]
         "failed": status in FAILED,
         "running": status == "running",
         "started": clock(entry.get("started_at")),
-        "duration": millis(entry.get("duration_ms")),
+        "duration": duration(milliseconds(entry.get("duration_ms"))),
         "code": highlight_code(entry.get("code") or ""),
         "blocks": blocks,
         "files": entry.get("files") or [],

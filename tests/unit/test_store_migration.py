@@ -1,0 +1,38 @@
+"""A database written before ``owner`` became ``tenant`` opens with its rows intact."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from interpreter.assistants.store import AssistantsStore
+from interpreter.store import Store
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+
+
+def test_an_owner_database_is_renamed_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "lci.db"
+    store = Store(path)
+    AssistantsStore(store).add("assistant", "alice", {"id": "asst_1", "object": "assistant"})
+    store.close()
+    old = sqlite3.connect(path)  # what an earlier lci left: owner columns, containers_owner
+    tables = [r[0] for r in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    renamed = [t for t in tables if "tenant" in _columns(old, t)]
+    for table in renamed:
+        old.execute(f"ALTER TABLE {table} RENAME COLUMN tenant TO owner")
+    old.execute("DROP INDEX containers_tenant")
+    old.execute("CREATE INDEX containers_owner ON containers(owner)")
+    old.commit()
+    old.close()
+    assert {"sessions", "files", "containers", "assistant_objects"} <= set(renamed)
+
+    store = Store(path)
+    assert AssistantsStore(store).get("assistant", "asst_1", "alice") is not None
+    store.close()
+    db = sqlite3.connect(path)
+    assert all("tenant" in _columns(db, t) and "owner" not in _columns(db, t) for t in renamed)
+    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "containers_tenant" in indexes and "containers_owner" not in indexes
