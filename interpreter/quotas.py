@@ -79,7 +79,8 @@ def default_quota(settings: Settings) -> Quota:
     base = Quota(
         sessions=64,
         memory=2 * ram,  # limits, not use: an idle sandbox uses a few dozen MiB of its 1 GiB
-        memory_limit=min(16 * 1024**3, max(ram // 2, settings.sandbox.memory)),
+        # whole gigabytes: what a container reports as its memory_limit must be a valid one
+        memory_limit=min(16 * 1024**3, max(ram // 2 // 1024**3 * 1024**3, settings.sandbox.memory)),
         stored=max(disk // 4, 1024**3),
         executions=600,
     )
@@ -143,8 +144,9 @@ class Quotas:
         return self.tenants.get(tenant, self.default)
 
     def memory_for(self, tenant: str, asked: int) -> int:
-        """A sandbox's memory limit: what was asked, clamped to the tenant's maximum."""
-        return min(asked, self.of(tenant).memory_limit)
+        """A sandbox's memory limit: what was asked, clamped to the tenant's maximum (in
+        whole megabytes, so that it reads back as a valid ``memory_limit``)."""
+        return min(asked, self.of(tenant).memory_limit // 1024**2 * 1024**2)
 
     def check_start(self, tenant: str, live: list[int], memory: int) -> None:
         """Raise unless a sandbox of ``memory`` may start next to ``live`` (their limits)."""

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...catalog import SandboxFile
-from ...config import format_bytes, parse_bytes
+from ...config import parse_bytes
 from ...errors import ConfigError
 from ...results import Execution
 from ...session import Session
@@ -116,10 +116,10 @@ def _memory(value: str | None, default: int) -> int:
 
 
 def _short(n: int) -> str:
-    for unit, size in (("g", 1024**3), ("m", 1024**2)):
-        if n % size == 0:
-            return f"{n // size}{unit}"
-    return format_bytes(n)
+    """``4g``, ``1536m``: a memory_limit as the API takes it (whole megabytes, rounded down)."""
+    if n % 1024**3 == 0:
+        return f"{n // 1024**3}g"
+    return f"{n // 1024**2}m"
 
 
 def _view(d: Deps, rec: ContainerRecord) -> dict[str, Any]:
