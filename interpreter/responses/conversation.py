@@ -4,8 +4,9 @@ The items of a ``previous_response_id`` chain (each response's input, then its o
 and the new input become the ``messages`` of a chat-completions request: messages stay
 messages (``developer`` reads as ``system``, files as their /mnt/data path); a run of
 ``code_interpreter_call`` / ``function_call`` items becomes one assistant turn with
-``tool_calls``, the code calls answered by what the model read back then (``reads``,
-else the call's logs), the function calls by the ``function_call_output`` items.
+``tool_calls`` (a code call is a turn of its own, answered by what the model read back
+then: ``reads``, else the call's logs); function calls of one turn stay together and
+are answered by the ``function_call_output`` items.
 """
 
 from __future__ import annotations
@@ -62,11 +63,13 @@ class _Chat:
 
     def add(self, item: Mapping[str, Any]) -> None:
         kind = item["type"]
-        if kind == "code_interpreter_call":
+        if kind == "code_interpreter_call":  # a turn of its own, answered at once
+            self.flush()
             arguments = json.dumps({"code": item.get("code") or ""})
             self.calls.append(_call(item["id"], NAME, arguments))
             text = self.reads.get(item["id"]) or _logs(item)
             self.answers.append({"role": "tool", "tool_call_id": item["id"], "content": text})
+            self.flush()
         elif kind == "function_call":
             self.calls.append(_call(item["call_id"], item["name"], item.get("arguments") or "{}"))
             self.unanswered.append(item["call_id"])

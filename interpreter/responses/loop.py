@@ -245,8 +245,11 @@ class ResponseLoop:
         """Where this response's code runs: the tool's container, the chain's auto
         container while it lives, else a new auto container."""
         if self.container is not None:
-            ended = self.ctx.manager.threads.state(self.tenant, self.container)
-            if self.plan.auto is None or ended is not ThreadState.ENDED:
+            threads = self.ctx.manager.threads
+            gone = threads.container(self.tenant, self.container) is None
+            if self.plan.auto is None or not (
+                gone or threads.state(self.tenant, self.container) is ThreadState.ENDED
+            ):
                 return self.container
             return await self._replace(self.container)
         return await self._open()

@@ -61,6 +61,11 @@ EVENTS = sse(
 _ANY: dict[str, Any] = {}
 Key = Annotated[str, StringConstraints(max_length=64)]
 Value = Annotated[str, StringConstraints(max_length=512)]
+INCLUDABLE = [
+    "code_interpreter_call.outputs",
+    "message.output_text.logprobs",
+    "reasoning.encrypted_content",
+]
 Includable = Literal[
     "code_interpreter_call.outputs", "message.output_text.logprobs", "reasoning.encrypted_content"
 ]
@@ -80,7 +85,7 @@ class ResponseCreate(Body):
     tool_choice: Any = Field(None, description="auto, none, required, or a named tool")
     parallel_tool_calls: bool | None = None
     previous_response_id: str | None = None
-    include: list[Includable] | None = None
+    include: list[str] | None = Field(None, json_schema_extra={"items": {"enum": INCLUDABLE}})
     store: bool | None = None
     metadata: dict[Key, Value] | None = Field(None, max_length=16)
     max_output_tokens: int | None = Field(None, ge=1)
