@@ -84,6 +84,8 @@ class Responses:
         ) else []  # fmt: skip
         history = [i for s in chain for i in [*s.input, *s.body["output"]]]
         reads = {k: v for s in chain for k, v in s.state.get("reads", {}).items()}
+        replayed = {i["id"] for i in params["input"] if i["type"] == "code_interpreter_call"}
+        reads.update(self.store.reads(tenant, replayed - set(reads)))
         items = [*history, *params["input"]]
         container, auto = None, None
         kinds = [t["type"] for t in params.get("tools", [])]

@@ -80,6 +80,21 @@ class ResponsesStore:
         if cur.rowcount == 0:
             raise NoSuchObject("response", response_id)
 
+    def reads(self, tenant: str, item_ids: set[str], recent: int = 50) -> dict[str, str]:
+        """What the model read back from these code calls, if one of the tenant's
+        ``recent`` responses made them (an agent replaying our items as its input)."""
+        if not item_ids:
+            return {}
+        rows = self.db.query(
+            "SELECT state FROM responses WHERE tenant = ? ORDER BY seq DESC LIMIT ?",
+            (tenant, recent),
+        )
+        out: dict[str, str] = {}
+        for (state,) in rows:
+            reads = json.loads(state).get("reads", {})
+            out.update({k: v for k, v in reads.items() if k in item_ids and k not in out})
+        return out
+
     def chain(self, tenant: str, response_id: str) -> list[Stored]:
         """The response and those before it along ``previous_response_id``, oldest first."""
         out = [self.get(tenant, response_id, "previous_response_id")]

@@ -61,7 +61,7 @@ EVENTS = sse(
 _ANY: dict[str, Any] = {}
 Key = Annotated[str, StringConstraints(max_length=64)]
 Value = Annotated[str, StringConstraints(max_length=512)]
-INCLUDABLE = [
+INCLUDABLE: list[Any] = [
     "code_interpreter_call.outputs",
     "message.output_text.logprobs",
     "reasoning.encrypted_content",
