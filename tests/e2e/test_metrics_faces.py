@@ -5,8 +5,8 @@ execution through any face (OpenAI containers, plain and streamed; Azure dynamic
 sessions; ``/v1/lci``; an Assistants run or a Response whose model calls
 code_interpreter; an MCP tool call) moves the tenant's ``lci_executions_total`` by
 exactly one, with its status, and its duration histogram by one observation; the
-other tenant's key sees none of it. A server of its own (the scripted model behind the Assistants run, and no
-other test's executions in the counts)."""
+other tenant's key sees none of it. A server of its own (the scripted model behind
+the Assistants run and the Response, and no other test's executions in the counts)."""
 
 from __future__ import annotations
 
