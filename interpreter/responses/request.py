@@ -41,6 +41,7 @@ REFUSED = {
 }
 INCLUDABLE = {OUTPUTS, "message.output_text.logprobs", "reasoning.encrypted_content"}
 INPUT_TYPES = {"message", "function_call", "function_call_output", "code_interpreter_call"}
+FORMATS = ("text", "json_object", "json_schema")
 IGNORED_INPUT = {"reasoning", "item_reference"}
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -65,6 +66,7 @@ def check_request(body: Mapping[str, Any]) -> dict[str, Any]:
         if key in params and not isinstance(params[key], str):
             raise InvalidRequest(f"{key!r} must be a string.", key)
     _check_metadata(params.get("metadata"))
+    _check_text(params.get("text"))
     _check_include(params.get("include", []))
     _check_tools(params.get("tools", []))
     _check_tool_choice(params.get("tool_choice"), params.get("tools", []))
@@ -87,6 +89,17 @@ def _check_metadata(metadata: Any) -> None:
             "metadata is at most 16 string pairs (keys up to 64 characters, values up to 512).",
             "metadata",
         )
+
+
+def _check_text(text: Any) -> None:
+    fmt: Any = (text.get("format") or {}) if isinstance(text, dict) else {}
+    kind = fmt.get("type", "text") if isinstance(fmt, dict) else None
+    if text is not None and (not isinstance(text, dict) or kind not in FORMATS):
+        raise InvalidRequest(
+            "text.format is {'type': 'text' | 'json_object' | 'json_schema'}.", "text"
+        )
+    if kind == "json_schema" and not isinstance(fmt.get("schema"), dict):
+        raise InvalidRequest("A json_schema format needs its 'schema'.", "text.format.schema")
 
 
 def _check_include(include: Any) -> None:
@@ -192,15 +205,34 @@ def input_items(value: Any) -> list[dict[str, Any]]:
                 f"Input items of type {kind!r} are not supported by lci.", f"input[{i}].type"
             )
         item = {**raw, "type": kind}
-        if kind == "message":
-            item = _message(item, i)
-        elif kind in ("function_call", "function_call_output") and not isinstance(
-            item.get("call_id"), str
-        ):
-            raise InvalidRequest(f"A {kind} item needs a call_id.", f"input[{i}].call_id")
-        item.setdefault("id", new_id("message" if kind == "message" else "item"))
+        item = _message(item, i) if kind == "message" else _call_item(item, i)
+        if not isinstance(item.setdefault("id", new_id("item")), str):
+            raise InvalidRequest("An item's id is a string.", f"input[{i}].id")
         out.append(item)
     return out
+
+
+# the keys of each item kind the conversation reads, and their JSON types
+_CALL_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
+    "function_call": {"call_id": (str,), "name": (str,), "arguments": (str,)},
+    "function_call_output": {"call_id": (str,), "output": (str, list)},
+    "code_interpreter_call": {"code": (str, type(None)), "outputs": (list, type(None))},
+}
+
+
+def _call_item(item: dict[str, Any], i: int) -> dict[str, Any]:
+    kind = item["type"]
+    for key, types in _CALL_KEYS[kind].items():
+        if not isinstance(item.get(key), types):
+            raise InvalidRequest(
+                f"A {kind} item needs {key!r} of the right type.", f"input[{i}].{key}"
+            )
+    parts = item.get("output") if kind == "function_call_output" else item.get("outputs")
+    if isinstance(parts, list) and not all(isinstance(p, dict) for p in parts):
+        raise InvalidRequest(f"The parts of a {kind} item are objects.", f"input[{i}]")
+    if kind == "function_call_output" and isinstance(parts, list):
+        _parts(parts, i)
+    return item
 
 
 def _message(item: dict[str, Any], i: int) -> dict[str, Any]:
@@ -215,13 +247,34 @@ def _message(item: dict[str, Any], i: int) -> dict[str, Any]:
         content = [{"type": kind, "text": content}]
     if not isinstance(content, list):
         raise InvalidRequest("A message's content is a string or a list of parts.", f"input[{i}]")
-    for j, part in enumerate(content):
-        part_kind = part.get("type") if isinstance(part, dict) else None
-        if part_kind not in ("input_text", "output_text", "input_file", "input_image", "refusal"):
-            raise InvalidRequest(
-                f"Content parts of type {part_kind!r} are not supported by lci.",
-                f"input[{i}].content[{j}].type",
-            )
+    _parts(content, i)
     item = {**item, "content": content}
     item.setdefault("status", "completed")
+    item.setdefault("id", new_id("message"))
     return item
+
+
+PARTS = {  # a content part's kind -> its key the conversation reads, and that key's types
+    "input_text": ("text", (str,)),
+    "output_text": ("text", (str,)),
+    "refusal": ("refusal", (str,)),
+    "input_file": ("file_id", (str, type(None))),
+    "input_image": ("file_id", (str, type(None))),
+}
+
+
+def _parts(parts: list[Any], i: int) -> None:
+    for j, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in PARTS:
+            raise InvalidRequest(
+                f"Content parts of type {kind!r} are not supported by lci.",
+                f"input[{i}].content[{j}].type",
+            )
+        key, types = PARTS[kind]
+        if not isinstance(part.get(key), types) or (
+            kind == "input_image" and not isinstance(part.get("image_url"), (str, type(None)))
+        ):
+            raise InvalidRequest(
+                f"A {kind} part's {key!r} has the wrong type.", f"input[{i}].content[{j}]"
+            )

@@ -28,6 +28,12 @@ FN = {"type": "function", "name": "f", "parameters": {"type": "object"}, "strict
         ({"model": "m", "input": "x", "tools": [FN], "tool_choice": "code"}, "tool_choice"),
         ({"model": "m", "input": [{"type": "computer_call_output"}]}, "input[0].type"),
         ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
+        ({"model": "m", "input": [{"role": "user", "content": [{"type": "input_text",
+          "text": 5}]}]}, "input[0].content[0]"),
+        ({"model": "m", "input": [{"type": "function_call", "call_id": "c"}]}, "input[0].name"),
+        ({"model": "m", "input": [{"type": "function_call_output", "call_id": "c",
+          "output": [5]}]}, "input[0]"),
+        ({"model": "m", "input": "x", "text": {"format": {"type": "xml"}}}, "text"),
         (
             {"model": "m", "input": "x", "tools": [{**CI, "container": {"type": "auto",
              "memory_limit": "2g"}}]},
