@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     from .manager import SessionManager
     from .session import Session
 
-__all__ = ["ContainerRecord", "ThreadState", "Threads", "successor_notice"]
+__all__ = ["TIERS", "ContainerRecord", "ThreadState", "Threads", "successor_notice"]
+
+# the memory_limit values of the OpenAI containers API (openai-python 3.3.1
+# ``types/container_create_params.py``), in bytes
+TIERS = {"1g": 1024**3, "4g": 4 * 1024**3, "16g": 16 * 1024**3, "64g": 64 * 1024**3}
 
 
 class ThreadState(StrEnum):

@@ -29,7 +29,7 @@ from typing import Any
 from ..chat import ChatModel, ask
 from ..errors import ContainerExpired, InterpreterError
 from ..manager import SessionManager
-from ..threads import ThreadState
+from ..threads import TIERS, ThreadState
 from ..tool import DEFINITION, NAME, CodeInterpreterTool, ToolResult, parse_code, spend_call
 from .objects import OUTPUTS, citations, code_call, code_outputs, function_call, message, usage
 
@@ -37,7 +37,6 @@ __all__ = ["LIVE_OUTPUT", "ResponseContext", "ResponseLoop"]
 
 LIVE_OUTPUT = "lci.code_interpreter_call.output"
 Emit = Callable[[dict[str, Any]], None]
-MEMORY = {"1g": 1024**3, "4g": 4 * 1024**3, "16g": 16 * 1024**3, "64g": 64 * 1024**3}
 _WORD = re.compile(r"\S+\s*|\s+")
 
 
@@ -266,7 +265,7 @@ class ResponseLoop:
     async def _open(self) -> str:
         auto = self.plan.auto or {}
         settings = self.ctx.manager.settings
-        memory = MEMORY.get(auto.get("memory_limit") or "", settings.sandbox.memory)
+        memory = TIERS.get(auto.get("memory_limit") or "", settings.sandbox.memory)
         rec = await self.ctx.manager.threads.open_container(
             self.tenant,
             f"response {self.response['id']}",

@@ -393,3 +393,27 @@ def test_a_failing_model_fails_the_response(client: OpenAI) -> None:
     r = client.responses.create(model="m-no-script", input="x")  # the script has no turn
     assert r.status == "failed" and r.error is not None and r.error.code == "server_error"
     assert "has no turn left" in r.error.message
+
+
+def test_containers_parity_with_the_current_sdk(client: OpenAI) -> None:
+    """The container object as openai 3.x reads it (last_active_at, memory_limit,
+    network_policy), the memory tiers within the tenant's quota, name filter and order."""
+    small = client.containers.create(name="parity", memory_limit="1g")
+    big = client.containers.create(name="parity", memory_limit="64g")  # clamped to the quota
+    assert small.memory_limit == "1g" and small.last_active_at is not None
+    assert small.network_policy is not None and small.network_policy.type == "disabled"
+    # accepted, clamped to the tenant's largest sandbox (test_quotas.py: 4g -> 2g)
+    assert big.memory_limit is not None
+    listed = client.containers.list(name="parity", order="asc").data
+    assert [c.id for c in listed] == [small.id, big.id]
+    assert [c.id for c in client.containers.list(name="parity", order="desc").data] == [
+        big.id,
+        small.id,
+    ]
+    with pytest.raises(BadRequestError) as info:
+        client.containers.create(
+            name="n", network_policy={"type": "allowlist", "allowed_domains": ["example.com"]}
+        )
+    assert "network" in info.value.message
+    for c in (small, big):
+        client.containers.delete(c.id)
