@@ -417,3 +417,39 @@ def test_containers_parity_with_the_current_sdk(client: OpenAI) -> None:
     assert "network" in info.value.message
     for c in (small, big):
         client.containers.delete(c.id)
+
+
+def test_input_files_and_container_file_ids_are_in_mnt_data(
+    client: OpenAI, model: ScriptedModel
+) -> None:
+    csv = client.files.create(file=("data.csv", b"a\n1\n2\n"), purpose="user_data")
+    extra = client.files.create(file=("notes.txt", b"hello"), purpose="assistants")
+    model.script(
+        "m-files",
+        code("import pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv').a.sum())\n"
+             "print(open('/mnt/data/notes.txt').read())"),
+        say("3"),
+    )  # fmt: skip
+    r = client.responses.create(
+        model="m-files",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Sum column a"},
+                    {"type": "input_file", "file_id": csv.id},
+                ],
+            }
+        ],
+        tools=[{"type": "code_interpreter", "container": {"type": "auto", "file_ids": [extra.id]}}],
+        include=OUTPUTS,
+        max_output_tokens=50,
+    )
+    assert r.output[0].outputs[0].logs == "3\nhello\n"  # type: ignore[union-attr,index]
+    first = model.requests["m-files"][0]
+    assert first["max_tokens"] == 50
+    system, user = first["messages"]
+    assert "/mnt/data/data.csv" in system["content"] and "/mnt/data/notes.txt" in system["content"]
+    assert user == {"role": "user", "content": "Sum column a\n[file /mnt/data/data.csv]"}
+    items = client.responses.input_items.list(r.id).data
+    assert items[0].content[1].type == "input_file"  # type: ignore[union-attr]
