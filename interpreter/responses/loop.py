@@ -11,8 +11,14 @@ items and the next request answers them (``function_call_output``).
 The code runs in a container of ``/v1/containers``: the one the tool names, or an
 ``auto`` one, made on first use and kept along the ``previous_response_id`` chain; an
 expired auto container is replaced, and the model is told. Progress is reported
-through ``emit`` as the Responses stream events (wire note §3.4: the order the SDK's
-``responses.stream()`` helper requires), plus the lci extension event
+through ``emit`` as the Responses stream events, in the order openai-python 3.3.1's
+``responses.stream()`` helper requires (``lib/streaming/responses/_responses.py``:
+``response.created`` first; an item's ``output_item.added`` before its events; a message
+added with ``content: []`` and a ``content_part.added`` before its text deltas; a
+function call added with ``arguments: ""``; ``response.completed`` carrying the whole
+response) and the event types of ``types/responses/response_stream_event.py``
+(``response.code_interpreter_call_code.delta`` has the ``_code`` infix), plus the lci
+extension event
 ``lci.code_interpreter_call.output`` (``item_id``, ``output_index``, ``stream``,
 ``text``) carrying what running code prints, as it prints it.
 """

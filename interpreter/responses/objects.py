@@ -11,7 +11,8 @@ end_index``), ``response_code_interpreter_tool_call.py`` (``id, code, container_
 outputs`` — ``null`` unless ``include`` has ``code_interpreter_call.outputs`` — and
 ``status``; outputs are ``{"type": "logs", "logs"}`` and ``{"type": "image", "url"}``),
 ``response_function_tool_call.py`` and ``response_usage.py`` (every field an integer).
-See /work/notes/responses-wire.md §2 for the field-by-field reading.
+The SDK does not validate what it parses, so a wrong shape breaks only where it is read
+(``output_text``, the stream helper, the Agents runner): every field here is sent.
 """
 
 from __future__ import annotations

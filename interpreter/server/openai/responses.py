@@ -2,12 +2,14 @@
 ``code_interpreter`` tool running in lci containers.
 
 Wire: openai-python 3.3.1 (``resources/responses/responses.py``, ``input_items.py``,
-``types/responses/``; read in /work/notes/responses-wire.md). The SDK sends
+``types/responses/``, ``_streaming.py``). The SDK sends
 ``Accept: application/json`` even when streaming, so ``stream`` comes from the body.
 Requests are checked before anything starts (a JSON 4xx, never half a stream); a
 stream is ``event: <type>`` + ``data: <json with type and sequence_number>`` frames,
-no ``id:`` lines, ending after ``response.completed`` / ``response.failed``. The lci
-extension event ``lci.code_interpreter_call.output`` carries what running code prints.
+no ``id:`` lines (the SDK never resets its last event id, so any would make later
+blank lines dispatch empty events), ending after ``response.completed`` /
+``response.failed``. The lci extension event ``lci.code_interpreter_call.output``
+carries what running code prints.
 ``background`` is refused (400): wait for the answer or stream it.
 """
 
