@@ -166,11 +166,9 @@ class ResponseLoop:
     def _request(self) -> dict[str, Any]:
         p = self.params
         request: dict[str, Any] = {"model": p["model"], "messages": self.messages}
-        tools = [
-            {"type": "function", "function": _function_tool(t)}
-            for t in p.get("tools", [])
-            if t["type"] == "function"
-        ]
+        functions = {t["name"]: t for t in reversed(p.get("tools", [])) if t["type"] == "function"}
+        tools = [{"type": "function", "function": _function_tool(t)} for t in functions.values()]
+        tools.reverse()  # the first of a name wins, in the order given
         if self.code:
             tools.insert(0, DEFINITION)
         if tools:

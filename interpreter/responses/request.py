@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NoSuchObject
 from .objects import OUTPUTS, new_id
 
 __all__ = ["check_request", "input_items"]
@@ -43,7 +43,12 @@ INCLUDABLE = {OUTPUTS, "message.output_text.logprobs", "reasoning.encrypted_cont
 INPUT_TYPES = {"message", "function_call", "function_call_output", "code_interpreter_call"}
 FORMATS = ("text", "json_object", "json_schema")
 IGNORED_INPUT = {"reasoning", "item_reference"}
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the document's pattern reads
+FUNCTION_KEYS: dict[str, tuple[type, ...]] = {
+    "parameters": (dict, type(None)),
+    "description": (str, type(None)),
+    "strict": (bool, type(None)),
+}
 
 
 def check_request(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,8 +75,6 @@ def check_request(body: Mapping[str, Any]) -> dict[str, Any]:
     _check_include(params.get("include", []))
     _check_tools(params.get("tools", []))
     _check_tool_choice(params.get("tool_choice"), params.get("tools", []))
-    if "input" not in params and "previous_response_id" not in params:
-        raise InvalidRequest("'input' is required (a string or a list of items).", "input")
     params["input"] = input_items(params.get("input", []))
     return params
 
@@ -92,9 +95,11 @@ def _check_metadata(metadata: Any) -> None:
 
 
 def _check_text(text: Any) -> None:
-    fmt: Any = (text.get("format") or {}) if isinstance(text, dict) else {}
-    kind = fmt.get("type", "text") if isinstance(fmt, dict) else None
-    if text is not None and (not isinstance(text, dict) or kind not in FORMATS):
+    fmt: Any = text.get("format") if isinstance(text, dict) else None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if text is not None and (
+        not isinstance(text, dict) or (fmt is not None and kind not in FORMATS)
+    ):
         raise InvalidRequest(
             "text.format is {'type': 'text' | 'json_object' | 'json_schema'}.", "text"
         )
@@ -116,22 +121,19 @@ def _check_include(include: Any) -> None:
 def _check_tools(tools: Any) -> None:
     if not isinstance(tools, list) or len(tools) > 128:
         raise InvalidRequest("'tools' must be a list of at most 128 tools.", "tools")
-    names = set()
     for i, tool in enumerate(tools):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind == "function":
             name = tool.get("name")
-            if not isinstance(name, str) or not _NAME.fullmatch(name) or name in names:
+            if not isinstance(name, str) or not _NAME.match(name) or name == "code_interpreter":
                 raise InvalidRequest(
-                    "A function tool needs a unique name of letters, digits, _ or - (at most"
-                    " 64), other than code_interpreter.",
+                    "A function tool needs a name of letters, digits, _ or - (at most 64),"
+                    " other than code_interpreter.",
                     f"tools[{i}].name",
                 )
-            if name == "code_interpreter":
-                raise InvalidRequest("Duplicate tool name 'code_interpreter'.", f"tools[{i}].name")
-            names.add(name)
-            if not isinstance(tool.get("parameters") or {}, dict):
-                raise InvalidRequest("parameters must be a JSON schema.", f"tools[{i}].parameters")
+            for key, types in FUNCTION_KEYS.items():
+                if not isinstance(tool.get(key), types):
+                    raise InvalidRequest(f"{key!r} has the wrong type.", f"tools[{i}].{key}")
         elif kind == "code_interpreter":
             _check_container(tool.get("container"), i)
         else:
@@ -140,8 +142,6 @@ def _check_tools(tools: Any) -> None:
                 " function tools.",
                 f"tools[{i}].type",
             )
-    if sum(1 for t in tools if t.get("type") == "code_interpreter") > 1:
-        raise InvalidRequest("Give at most one code_interpreter tool.", "tools")
 
 
 def _check_container(container: Any, i: int) -> None:
@@ -153,7 +153,9 @@ def _check_container(container: Any, i: int) -> None:
             "container must be a container id (cntr_...), 'auto' or {'type': 'auto', ...}.",
             param,
         )
-    ids = container.get("file_ids") or []
+    ids = container.get("file_ids")
+    if ids is None:
+        ids = []
     if not isinstance(ids, list) or not all(isinstance(f, str) for f in ids):
         raise InvalidRequest("file_ids must be a list of file ids.", f"{param}.file_ids")
     memory = container.get("memory_limit")
@@ -178,6 +180,10 @@ def _check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> None:
     names = {t["name"] for t in tools if t["type"] == "function"}
     if kind == "function" and choice.get("name") in names:
         return
+    if kind == "function" and isinstance(choice.get("name"), str):
+        raise NoSuchObject("tool", choice["name"], "tool_choice")  # not among the tools
+    if kind == "code_interpreter":
+        raise NoSuchObject("tool", "code_interpreter", "tool_choice")
     raise InvalidRequest(
         f"Invalid tool_choice {choice!r}: use auto, none, required, {{'type': 'function',"
         " 'name': ...}} naming one of the tools, or {'type': 'code_interpreter'} with that"
@@ -197,13 +203,15 @@ def input_items(value: Any) -> list[dict[str, Any]]:
     for i, raw in enumerate(value):
         if not isinstance(raw, dict):
             raise InvalidRequest("An input item must be an object.", f"input[{i}]")
-        kind = raw.get("type") or ("message" if "role" in raw else "item_reference")
-        if kind in IGNORED_INPUT:
-            continue
-        if kind not in INPUT_TYPES:
+        kind = _item_kind(raw)
+        if kind == "item_reference" and ("role" in raw or not isinstance(raw.get("id"), str)):
+            raise InvalidRequest("An item reference has an 'id' and no 'role'.", f"input[{i}]")
+        if not isinstance(kind, str) or kind not in INPUT_TYPES | IGNORED_INPUT:
             raise InvalidRequest(
                 f"Input items of type {kind!r} are not supported by lci.", f"input[{i}].type"
             )
+        if kind in IGNORED_INPUT:
+            continue
         item = {**raw, "type": kind}
         item = _message(item, i) if kind == "message" else _call_item(item, i)
         if not isinstance(item.setdefault("id", new_id("item")), str):
@@ -233,6 +241,13 @@ def _call_item(item: dict[str, Any], i: int) -> dict[str, Any]:
     if kind == "function_call_output" and isinstance(parts, list):
         _parts(parts, i)
     return item
+
+
+def _item_kind(raw: dict[str, Any]) -> Any:
+    """A message may come without ``type``; an item reference without it or with null."""
+    if "type" in raw:
+        return "item_reference" if raw["type"] is None else raw["type"]
+    return "message" if "role" in raw else "item_reference"
 
 
 def _message(item: dict[str, Any], i: int) -> dict[str, Any]:
@@ -266,7 +281,7 @@ PARTS = {  # a content part's kind -> its key the conversation reads, and that k
 def _parts(parts: list[Any], i: int) -> None:
     for j, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in PARTS:
+        if not isinstance(kind, str) or kind not in PARTS:
             raise InvalidRequest(
                 f"Content parts of type {kind!r} are not supported by lci.",
                 f"input[{i}].content[{j}].type",

@@ -60,7 +60,104 @@ EVENTS = sse(
     " lci.code_interpreter_call.output ({item_id, output_index, stream, text}) carries what"
     " running code prints while it runs",
 )
-_ANY: dict[str, Any] = {}
+# what the core (interpreter/responses/request.py) accepts, for the document: the core
+# checks the same and names what is wrong (a 400, or a 404 for what is not there)
+NO_REPLAY: list[Any] = [False]
+_STR, _NULL_STR = {"type": "string"}, {"type": ["string", "null"]}
+_ID = {"id": _STR}
+
+
+def _kind(kind: str, required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
+    props = {"type": {"const": kind}, **properties}
+    return {"type": "object", "required": ["type", *required], "properties": props}
+
+
+_PART = {
+    "oneOf": [
+        _kind("input_text", ("text",), text=_STR),
+        _kind("output_text", ("text",), text=_STR),
+        _kind("refusal", ("refusal",), refusal=_STR),
+        _kind("input_file", file_id=_NULL_STR),
+        _kind("input_image", file_id=_NULL_STR, image_url=_NULL_STR),
+    ]
+}
+_ROLES = {"enum": ["user", "assistant", "system", "developer"]}
+_CONTENT = {"anyOf": [_STR, {"type": "array", "items": _PART}]}
+INPUT: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        _STR,
+        {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {  # a message, its type optional
+                        "type": "object",
+                        "required": ["role", "content"],
+                        "properties": {
+                            "type": {"const": "message"}, "role": _ROLES, "content": _CONTENT, **_ID
+                        },
+                    },
+                    _kind("function_call", ("call_id", "name", "arguments"), call_id=_STR,
+                          name=_STR, arguments=_STR, id=_STR),
+                    _kind("function_call_output", ("call_id", "output"), call_id=_STR,
+                          output={"anyOf": [_STR, {"type": "array", "items": _PART}]}, id=_STR),
+                    _kind("code_interpreter_call", code=_NULL_STR, id=_STR,
+                          outputs={"type": ["array", "null"], "items": {"type": "object"}}),
+                    _kind("reasoning"),
+                    {  # an item reference, its type optional
+                        "type": "object",
+                        "required": ["id"],
+                        "properties": {"type": {"enum": ["item_reference", None]}, **_ID},
+                        "not": {"required": ["role"]},
+                    },
+                ]
+            },
+        },
+    ]
+}  # fmt: skip
+_FUNCTION = _kind(
+    "function",
+    ("name",),
+    name={**_STR, "pattern": "^[A-Za-z0-9_-]{1,64}$", "not": {"const": "code_interpreter"}},
+    parameters={"type": ["object", "null"]},
+    description=_NULL_STR,
+    strict={"type": ["boolean", "null"]},
+)
+_AUTO = _kind(
+    "auto",
+    file_ids={"type": ["array", "null"], "items": _STR},
+    memory_limit={"enum": ["1g", "4g", "16g", "64g", None]},
+    network_policy={"anyOf": [{"type": "null"}, _kind("disabled")]},
+)
+_CONTAINER = {"anyOf": [{"const": "auto"}, {**_STR, "pattern": "^cntr_"}, _AUTO]}
+TOOLS: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {
+            "type": "array",
+            "maxItems": 128,
+            "items": {"oneOf": [_FUNCTION, _kind("code_interpreter", ("container",),
+                                                 container=_CONTAINER)]},
+        },
+    ]
+}  # fmt: skip
+TOOL_CHOICE: dict[str, Any] = {
+    "anyOf": [
+        {"enum": ["none", "auto", "required", None]},
+        _kind("code_interpreter"),
+        _kind("function", ("name",), name=_STR),
+    ],
+    "description": "a named tool must be among the tools (else a 404 naming it)",
+}
+_FORMAT: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "object", "required": ["type"],
+         "properties": {"type": {"enum": ["text", "json_object"]}}},
+        _kind("json_schema", ("schema",), schema={"type": "object"}),
+    ]
+}  # fmt: skip
 Key = Annotated[str, StringConstraints(max_length=64)]
 Value = Annotated[str, StringConstraints(max_length=512)]
 INCLUDABLE: list[Any] = [
@@ -81,10 +178,10 @@ class ResponseCreate(Body):
         extra="allow", strict=True, json_schema_extra={"additionalProperties": False}
     )
     model: str = Field(..., min_length=1)
-    input: Any = Field(None, description="A string, or a list of input items")
+    input: Any = Field(None, json_schema_extra=INPUT)
     instructions: str | None = None
-    tools: Any = Field(None, description="code_interpreter and function tools")
-    tool_choice: Any = Field(None, description="auto, none, required, or a named tool")
+    tools: Any = Field(None, json_schema_extra=TOOLS)
+    tool_choice: Any = Field(None, json_schema_extra=TOOL_CHOICE)
     parallel_tool_calls: bool | None = None
     previous_response_id: str | None = None
     include: list[str] | None = Field(None, json_schema_extra={"items": {"enum": INCLUDABLE}})
@@ -96,7 +193,7 @@ class ResponseCreate(Body):
     top_p: float | None = Field(None, ge=0, le=1)
     stream: bool | None = None
     background: bool | None = Field(None, json_schema_extra={"enum": [False, None]})
-    text: dict[str, Any] | None = None
+    text: dict[str, Any] | None = Field(None, json_schema_extra={"properties": {"format": _FORMAT}})
     reasoning: dict[str, Any] | None = None
     truncation: Literal["auto", "disabled"] | None = None
     stream_options: dict[str, Any] | None = None
@@ -187,14 +284,15 @@ async def create_response(
 async def retrieve_response(
     response_id: str,
     include: list[Includable] | None = IncludeQuery,
-    stream: bool = False,
+    stream: bool = Query(False, json_schema_extra={"enum": NO_REPLAY}),
     f: Face = face,
 ) -> dict[str, Any]:
+    body = f.api.get(response_id, tenant=f.tenant, include=include or [])
     if stream:
         raise ApiError(
             400, "Replaying a response's stream is not supported by lci: retrieve it.", "stream"
         )
-    return f.api.get(response_id, tenant=f.tenant, include=include or [])
+    return body
 
 
 @router.delete(
