@@ -178,10 +178,11 @@ def _check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> None:
     if kind == "code_interpreter" and any(t["type"] == kind for t in tools):
         return
     names = {t["name"] for t in tools if t["type"] == "function"}
-    if kind == "function" and choice.get("name") in names:
+    name = choice.get("name") if kind == "function" else None
+    if isinstance(name, str) and name in names:
         return
-    if kind == "function" and isinstance(choice.get("name"), str):
-        raise NoSuchObject("tool", choice["name"], "tool_choice")  # not among the tools
+    if isinstance(name, str):
+        raise NoSuchObject("tool", name, "tool_choice")  # not among the tools
     if kind == "code_interpreter":
         raise NoSuchObject("tool", "code_interpreter", "tool_choice")
     raise InvalidRequest(

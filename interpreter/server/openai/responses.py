@@ -23,9 +23,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from ...responses import Responses
+from ..common import WholeNumber
 from ..openapi import NEW_WORK, answers, sse
 from ..pages import After, Limit, page
 from ..problems import ApiError
@@ -170,6 +171,10 @@ Includable = Literal[
 ]
 
 
+# whole numbers (20.0 is 20, as JSON Schema counts it), their bounds in the document
+Positive = Annotated[WholeNumber, Field(ge=1), WithJsonSchema({"type": "integer", "minimum": 1})]
+
+
 class ResponseCreate(Body):
     """The body of ``POST /v1/responses``; the core checks the items, tools and tool
     choice and says what is wrong (a 400 naming the field)."""
@@ -187,8 +192,8 @@ class ResponseCreate(Body):
     include: list[str] | None = Field(None, json_schema_extra={"items": {"enum": INCLUDABLE}})
     store: bool | None = None
     metadata: dict[Key, Value] | None = Field(None, max_length=16)
-    max_output_tokens: int | None = Field(None, ge=1)
-    max_tool_calls: int | None = Field(None, ge=1)
+    max_output_tokens: Positive | None = None
+    max_tool_calls: Positive | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     stream: bool | None = None
@@ -203,7 +208,14 @@ class ResponseCreate(Body):
     prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
     prompt_cache_options: dict[str, Any] | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
+    top_logprobs: (
+        Annotated[
+            WholeNumber,
+            Field(ge=0, le=20),
+            WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 20}),
+        ]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True)
