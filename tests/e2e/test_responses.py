@@ -306,6 +306,25 @@ def test_stream_helper_and_event_order(client: OpenAI, model: ScriptedModel) -> 
     assert note.filename == "a.txt"
 
 
+def test_stream_helper_with_function_calls(client: OpenAI, model: ScriptedModel) -> None:
+    model.script("m-stream-fn", calls(call("get_weather", {"city": "Rome"}, "call_r")))
+    with client.responses.stream(model="m-stream-fn", input="Rome?", tools=WEATHER) as stream:
+        kinds = [e.type for e in stream]
+        final = stream.get_final_response()
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    [fc] = final.output
+    assert fc.type == "function_call" and fc.call_id == "call_r"
+    assert fc.parsed_arguments == {"city": "Rome"}  # type: ignore[union-attr]  # strict: parsed
+
+
 def test_live_output_arrives_while_the_code_runs(client: OpenAI, model: ScriptedModel) -> None:
     model.script(
         "m-live",
