@@ -198,16 +198,28 @@ def test_retry_in_the_same_container_and_the_chain_keeps_state(
 
 
 def test_an_expired_auto_container_is_replaced_and_the_model_told(
-    client: OpenAI, model: ScriptedModel
+    client: OpenAI, server: LiveServer, model: ScriptedModel
 ) -> None:
     model.script("m-exp", code("x = 1"), say("ok"), code("print('fresh')"), say("new"))
     r1 = client.responses.create(model="m-exp", input="set x", tools=CI)
     old = r1.output[0].container_id  # type: ignore[union-attr]
     client.containers.delete(old)  # as if it had expired
     r2 = client.responses.create(model="m-exp", input="again", tools=CI, previous_response_id=r1.id)
-    assert r2.output[0].container_id != old  # type: ignore[union-attr]
+    new = r2.output[0].container_id  # type: ignore[union-attr]
+    assert new != old
     note = model.requests["m-exp"][3]["messages"][-1]["content"]
     assert note.startswith(f"note: the container {old} had expired")
+    # a container whose session ended (as after its idle time) stays ended: replaced too
+    sessions = httpx.get(f"{server.url}/v1/lci/sessions", headers=server.headers()).json()
+    [sid] = [x["id"] for x in sessions["data"] if x["thread_id"] == new]
+    stopped = httpx.post(f"{server.url}/v1/lci/sessions/{sid}/stop", headers=server.headers())
+    assert stopped.status_code == 200, stopped.text
+    assert client.containers.retrieve(new).status == "expired"
+    model.script("m-exp", code("print('third')"), say("again"))
+    r3 = client.responses.create(model="m-exp", input="3", tools=CI, previous_response_id=r2.id)
+    assert r3.output[0].container_id not in (old, new)  # type: ignore[union-attr]
+    note = model.requests["m-exp"][1]["messages"][-1]["content"]
+    assert note.startswith(f"note: the container {new} had expired")
 
 
 # -- function tools ----------------------------------------------------------------------
