@@ -208,7 +208,12 @@ class ResponseLoop:
         def live(kind: str, text: str) -> None:
             self._event(LIVE_OUTPUT, **ids, stream=kind, text=text)
 
-        result = await self._run(item, call["function"]["arguments"], live)
+        try:
+            result = await self._run(item, call["function"]["arguments"], live)
+        except InterpreterError:  # the engine could not run it (a quota, the sandbox)
+            item["status"] = "failed"
+            self._event("response.output_item.done", output_index=index, item=self.view(item))
+            raise
         exe = result.execution
         text = result.text if not self.notice else f"note: {self.notice}\n{result.text}"
         self.notice = None

@@ -67,3 +67,22 @@ async def test_library_responses_chain_and_stream(manager: SessionManager) -> No
     history = manager.history.entries(tenant="t1")
     assert [h["code"] for h in history] == [ci["code"], "print(x + 1)"]
     assert {h["thread_id"] for h in history} == {ci["container_id"]}
+
+
+async def test_a_tenant_quota_fails_the_response_saying_so(settings: Any) -> None:
+    from interpreter.quotas import Quotas
+
+    from ..conftest import make_settings
+
+    s = make_settings(settings, quotas="executions=1")
+    model = OwnModel(code("print(1)"), code("print(2)"), say("never"))
+    async with SessionManager(s, quotas=Quotas.from_settings(s)) as manager:
+        async with Responses(manager, model) as api:
+            r = await api.create({"model": "m", "input": "go", "tools": CI}, tenant="t1")
+        await manager.stop_all()
+    assert r["status"] == "failed" and r["error"]["code"] == "server_error"
+    assert "executions" in r["error"]["message"]
+    assert [(o["type"], o["status"]) for o in r["output"]] == [
+        ("code_interpreter_call", "completed"),
+        ("code_interpreter_call", "failed"),  # the call the quota refused
+    ]
