@@ -35,6 +35,7 @@ from .errors import (
     ToolCallLimit,
 )
 from .manager import SessionManager
+from .responses import Responses
 from .results import ErrorInfo, Execution, ExecutionStatus, FileInfo, ProducedFile, SessionState
 from .session import Session
 from .sync import SyncSession, SyncSessionManager
@@ -71,6 +72,7 @@ __all__ = [
     "NoSuchSession",
     "ProducedFile",
     "QuotaExceeded",
+    "Responses",
     "Session",
     "SessionClosed",
     "SessionError",

@@ -1,4 +1,4 @@
-"""The chat-completions model behind Assistants runs.
+"""The chat-completions model behind Assistants runs and Responses.
 
 A model is any async callable that takes a chat-completions request body (a dict:
 ``model``, ``messages``, ``tools``, ``tool_choice`` ...) and returns either the whole
@@ -23,7 +23,15 @@ import httpx
 from .config import Settings
 from .errors import ModelError
 
-__all__ = ["ChatModel", "ChatReply", "HttpChatModel", "map_model", "parse_model_map", "parse_reply"]
+__all__ = [
+    "ChatModel",
+    "ChatReply",
+    "HttpChatModel",
+    "ask",
+    "map_model",
+    "parse_model_map",
+    "parse_reply",
+]
 
 ChatModel = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
@@ -56,6 +64,25 @@ def parse_reply(raw: Any) -> ChatReply:
     if isinstance(content, list):  # content parts
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ChatReply(content or "", calls, _usage(usage))
+
+
+NO_MODEL = (
+    "No model is configured: set LCI_MODEL_BASE_URL (and LCI_MODEL_API_KEY) to an"
+    " OpenAI-compatible chat-completions endpoint, or pass model= to Assistants / Responses."
+)
+
+
+async def ask(model: ChatModel | None, request: dict[str, Any]) -> ChatReply:
+    """One model turn, as both loops (Assistants runs, Responses) take it: the reply, or
+    ModelError when there is no model, the model failed, or it answered nonsense."""
+    if model is None:
+        raise ModelError(NO_MODEL)
+    try:
+        return parse_reply(await model(request))
+    except ModelError:
+        raise
+    except Exception as exc:  # a caller's model callable failed
+        raise ModelError(f"The model failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _tool_call(call: Any, index: int) -> dict[str, Any]:

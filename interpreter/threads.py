@@ -11,7 +11,9 @@ a thread's state (``Threads.state``) follows from that and its last session.
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,11 @@ if TYPE_CHECKING:
     from .manager import SessionManager
     from .session import Session
 
-__all__ = ["ContainerRecord", "ThreadState", "Threads", "successor_notice"]
+__all__ = ["TIERS", "ContainerRecord", "ThreadState", "Threads", "successor_notice"]
+
+# the memory_limit values of the OpenAI containers API (openai-python 3.3.1
+# ``types/container_create_params.py``), in bytes
+TIERS = {"1g": 1024**3, "4g": 4 * 1024**3, "16g": 16 * 1024**3, "64g": 64 * 1024**3}
 
 
 class ThreadState(StrEnum):
@@ -140,6 +146,35 @@ class Threads:
         return {k: v for k, v in dict(rows[0]).items() if v is not None} if rows else {}
 
     # -- containers ---------------------------------------------------------------------
+
+    async def open_container(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        idle_timeout: float,
+        memory: int,
+        file_ids: Iterable[str] = (),
+        runtime: str | None = None,
+    ) -> ContainerRecord:
+        """A new container (``cntr_...``) with its sandbox started; ``memory`` is clamped
+        to the tenant's largest sandbox. The containers face and Responses' auto
+        containers both come here."""
+        if self.manager.quotas is not None:
+            memory = self.manager.quotas.memory_for(tenant, memory)
+        rec = ContainerRecord(
+            "cntr_" + secrets.token_hex(24), tenant, name, time.time(), idle_timeout, memory
+        )
+        await self.manager.session(
+            rec.id,
+            tenant=tenant,
+            idle_timeout=idle_timeout,
+            memory=memory,
+            file_ids=list(file_ids),
+            runtime=runtime,
+        )
+        self.add_container(rec)
+        return rec
 
     def add_container(self, rec: ContainerRecord) -> None:
         with self.store.transaction() as db:

@@ -22,8 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ToolCallLimit
+from .executor import OutputCallback
 from .manager import SessionManager
 from .results import Execution, ExecutionStatus
+from .session import Session
 
 __all__ = [
     "DEFINITION",
@@ -33,6 +36,7 @@ __all__ = [
     "describe",
     "parse_code",
     "shorten_traceback",
+    "spend_call",
 ]
 
 NAME = "code_interpreter"
@@ -66,6 +70,14 @@ class ToolResult:
     code: str
     execution: Execution | None  # None when the arguments carried no code
     text: str
+
+
+def spend_call(cap: int, used: int) -> int:
+    """The one tool-call cap of the model loops (Assistants runs, Responses): ``used + 1``,
+    or ToolCallLimit when ``used`` already reached ``cap``."""
+    if used >= cap:
+        raise ToolCallLimit(cap)
+    return used + 1
 
 
 def parse_code(arguments: str | dict[str, Any]) -> str | None:
@@ -168,22 +180,36 @@ class CodeInterpreterTool:
         self.thread_id = thread_id
         self._file_ids = list(file_ids)
 
-    async def run(self, code: str) -> ToolResult:
-        """Run ``code`` in the thread's session."""
-        session = await self.manager.session(
+    async def _session(self) -> Session:
+        """The thread's session; a container's (``/v1/containers``) with its settings,
+        raising ContainerExpired once it has ended."""
+        threads = self.manager.threads
+        if self.thread_id and threads.container(self.tenant, self.thread_id) is not None:
+            session = await threads.session(self.tenant, self.thread_id)
+            if self._file_ids:
+                await session.add_files(self._file_ids)
+            return session
+        return await self.manager.session(
             self.thread_id, tenant=self.tenant, file_ids=self._file_ids
         )
+
+    async def run(self, code: str, on_output: OutputCallback | None = None) -> ToolResult:
+        """Run ``code`` in the thread's session; ``on_output(kind, text)`` sees what it
+        prints while it runs."""
+        session = await self._session()
         self.thread_id, self._file_ids = session.thread_id, []
-        exe = await session.execute(code, self.timeout)
+        exe = await session.execute(code, self.timeout, on_output=on_output)
         return ToolResult(code, exe, describe(exe))
 
-    async def handle(self, arguments: str | dict[str, Any]) -> ToolResult:
+    async def handle(
+        self, arguments: str | dict[str, Any], on_output: OutputCallback | None = None
+    ) -> ToolResult:
         """One tool call: its arguments as the model sent them."""
         code = parse_code(arguments)
         if code is None or not code.strip():
             text = 'error: the arguments must be JSON {"code": "<python source>"}; no code ran.'
             return ToolResult("", None, text)
-        return await self.run(code)
+        return await self.run(code, on_output)
 
     async def __call__(self, arguments: str | dict[str, Any]) -> str:
         return (await self.handle(arguments)).text

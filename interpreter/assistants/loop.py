@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..chat import ChatModel, ChatReply, parse_reply
-from ..errors import ModelError, ToolCallLimit
+from ..chat import ChatModel, ChatReply, ask
 from ..manager import SessionManager
-from ..tool import NAME, CodeInterpreterTool, parse_code
+from ..tool import NAME, CodeInterpreterTool, parse_code, spend_call
 from .conversation import (
     assistant_content,
     chat_messages,
@@ -94,18 +93,7 @@ class RunLoop:
     # -- the model ---------------------------------------------------------------------
 
     async def _ask(self) -> ChatReply:
-        if self.ctx.model is None:
-            raise ModelError(
-                "No model is configured for runs: set LCI_MODEL_BASE_URL (and LCI_MODEL_API_KEY)"
-                " to an OpenAI-compatible chat-completions endpoint, or pass model= to Assistants."
-            )
-        request = await self._request()
-        try:
-            reply = parse_reply(await self.ctx.model(request))
-        except ModelError:
-            raise
-        except Exception as exc:  # a caller's model callable failed
-            raise ModelError(f"The model failed: {type(exc).__name__}: {exc}") from exc
+        reply = await ask(self.ctx.model, await self._request())
         self.state["turns"] += 1
         self._add_usage(reply.usage)
         return reply
@@ -147,8 +135,7 @@ class RunLoop:
         """Run the code calls; True when the run now waits for function outputs."""
         functions = []
         for call in calls:
-            self._check_cap()
-            self.state["tool_calls"] += 1
+            self.state["tool_calls"] = spend_call(self.ctx.max_tool_calls, self.state["tool_calls"])
             if call["function"]["name"] == NAME and self._has_code_interpreter():
                 await self._code(call)
             elif any(f["function"]["name"] == call["function"]["name"] for f in self._functions()):
@@ -167,11 +154,6 @@ class RunLoop:
 
     def _functions(self) -> list[dict[str, Any]]:
         return [t for t in self.run["tools"] if t["type"] == "function"]
-
-    def _check_cap(self) -> None:
-        cap = self.ctx.max_tool_calls
-        if self.state["tool_calls"] >= cap:
-            raise ToolCallLimit(cap)
 
     async def _code(self, call: dict[str, Any]) -> None:
         code = parse_code(call["function"]["arguments"]) or ""

@@ -30,7 +30,7 @@ from .bodies import BodyGuard
 from .execution import ClientGone
 from .mcp import MAX_REQUEST_BYTES, create_mcp, http_route
 from .metrics import Metrics
-from .openai import assistants, containers, files, runs, threads
+from .openai import assistants, containers, files, responses, runs, threads
 from .openapi import answers
 from .schemas import Health
 from .throttle import Throttle
@@ -147,6 +147,7 @@ def create_app(
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(runs.router)
+    app.include_router(responses.router)
     for router in (azure.router, azure_files.router):
         app.include_router(router, prefix=azure.POOL_PREFIX, dependencies=[azure.pool])
         app.include_router(router)

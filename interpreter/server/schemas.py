@@ -33,6 +33,8 @@ __all__ = [
     "LciSessionAction",
     "Message",
     "Page",
+    "ResponseItem",
+    "ResponseObject",
     "Run",
     "RunStep",
     "SessionList",
@@ -297,6 +299,35 @@ class RunStep(_Object):
 
 
 # -- the Azure dialects -----------------------------------------------------------------
+
+
+class ResponseObject(_Object):
+    """A Response (openai-python 3.3.1 ``types/responses/response.py``)."""
+
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "failed", "in_progress", "incomplete"]
+    model: str
+    output: list[dict[str, Any]] = Field(
+        description="message, code_interpreter_call and function_call items"
+    )
+    error: dict[str, Any] | None
+    incomplete_details: dict[str, Any] | None
+    instructions: str | None
+    metadata: dict[str, str]
+    parallel_tool_calls: bool
+    temperature: float | None
+    top_p: float | None
+    tool_choice: str | dict[str, Any]
+    tools: list[dict[str, Any]]
+    usage: dict[str, Any] | None
+    previous_response_id: str | None
+
+
+class ResponseItem(_Object):
+    id: str
+    type: str = Field(description="message, function_call_output, function_call, ...")
 
 
 class _AzureObject(_Object):

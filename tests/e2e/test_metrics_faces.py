@@ -2,11 +2,11 @@
 
 The counts come from the manager's ``execution`` events, not from the faces, so one
 execution through any face (OpenAI containers, plain and streamed; Azure dynamic
-sessions; ``/v1/lci``; an Assistants run whose model calls code_interpreter; an MCP
-tool call) moves the tenant's ``lci_executions_total`` by exactly one, with its
-status, and its duration histogram by one observation; the other tenant's key sees
-none of it. A server of its own (the scripted model behind the Assistants run, and no
-other test's executions in the counts)."""
+sessions; ``/v1/lci``; an Assistants run or a Response whose model calls
+code_interpreter; an MCP tool call) moves the tenant's ``lci_executions_total`` by
+exactly one, with its status, and its duration histogram by one observation; the
+other tenant's key sees none of it. A server of its own (the scripted model behind
+the Assistants run and the Response, and no other test's executions in the counts)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,19 @@ class Faces:
         assert len(self.model.requests[MODEL]) == 2
         return "ok"
 
+    def responses(self) -> str:
+        self.model.script(MODEL, code("print(6 * 7)"), say("42."))
+        client = OpenAI(api_key=self.server.key, base_url=f"{self.server.url}/v1", max_retries=0)
+        r = client.responses.create(
+            model=MODEL,
+            input="6 * 7?",
+            tools=[{"type": "code_interpreter", "container": {"type": "auto"}}],
+            include=["code_interpreter_call.outputs"],
+        )
+        assert r.status == "completed", r
+        assert r.output[0].outputs[0].logs == "42\n"  # type: ignore[union-attr,index]
+        return "ok"
+
     def mcp(self) -> str:
         async def call() -> Any:
             headers = self.server.headers()
@@ -158,7 +171,8 @@ def counts(server: LiveServer, key: str, tenant: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(
-    "face", ["containers", "containers_streamed", "azure", "lci", "assistants", "mcp"]
+    "face",
+    ["containers", "containers_streamed", "azure", "lci", "assistants", "responses", "mcp"],
 )
 def test_one_execution_through_a_face_is_counted_once_for_its_tenant(
     face: str,

@@ -63,6 +63,7 @@ NEW_WORK = [
     ("post", "/v1/lci/sessions/{session_id}/executions"),
     ("post", "/v1/threads/runs"),
     ("post", "/v1/threads/{thread_id}/runs"),
+    ("post", "/v1/responses"),
     ("post", "/code/execute"),
     ("post", "/executions"),
     ("post", "/files/upload"),
@@ -185,3 +186,15 @@ def test_assistants_objects_match_their_schemas() -> None:
     schemas.Run.model_validate(run, strict=True)
     schemas.Message.model_validate(msg, strict=True)
     schemas.RunStep.model_validate(step, strict=True)
+
+
+def test_the_responses_document_says_what_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    doc = app.openapi()
+    body = doc["components"]["schemas"]["ResponseCreate"]
+    assert body["additionalProperties"] is False and body["required"] == ["model"]
+    assert body["properties"]["include"]["items"]["enum"][0] == "code_interpreter_call.outputs"
+    assert body["properties"]["background"]["enum"] == [False, None]
+    stream = doc["paths"]["/v1/responses"]["post"]["responses"]["200"]["content"]
+    events = stream["text/event-stream"]["schema"]["properties"]["event"]["enum"]
+    assert "lci.code_interpreter_call.output" in events and events[0] == "response.created"
+    assert set(doc["paths"]["/v1/responses/{response_id}"]) == {"get", "delete"}

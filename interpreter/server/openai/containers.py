@@ -10,8 +10,6 @@ expired (status ``expired``): create a new one.
 from __future__ import annotations
 
 import re
-import secrets
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -182,21 +180,14 @@ async def create_container(body: ContainerCreate, d: Deps = deps) -> dict[str, A
     for fid in body.file_ids:
         d.manager.files.info(fid, d.tenant)  # 404 before anything starts
     minutes = body.expires_after.minutes if body.expires_after else 20
-    memory = _memory(body.memory_limit, d.settings.sandbox.memory)
-    if d.manager.quotas is not None:  # clamped to the tenant's largest sandbox
-        memory = d.manager.quotas.memory_for(d.tenant, memory)
-    rec = ContainerRecord(
-        "cntr_" + secrets.token_hex(24), d.tenant, body.name, time.time(), minutes * 60.0, memory
-    )
-    await d.manager.session(
-        rec.id,
-        tenant=d.tenant,
-        idle_timeout=rec.idle_timeout,
-        memory=memory,
+    rec = await d.manager.threads.open_container(
+        d.tenant,
+        body.name,
+        idle_timeout=minutes * 60.0,
+        memory=_memory(body.memory_limit, d.settings.sandbox.memory),
         file_ids=body.file_ids,
         runtime=body.runtime,
     )
-    d.manager.threads.add_container(rec)
     return _view(d, rec)
 
 
