@@ -37,7 +37,7 @@ MESSAGES = (
     "Expected tool outputs for call_ids",
     "Can't add messages to",  # ThreadLocked
     "Can't create a run on",
-    "tool_choice names a function the run does not have",  # conversation.check_tool_choice
+    "tool_choice names a function the",  # conversation.check_tool_choice, responses.request
     "Invalid tool_choice",  # {'type': 'code_interpreter'} without that tool
     "Duplicate tool name",  # conversation.check_tools
 )

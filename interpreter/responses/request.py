@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidRequest, NoSuchObject
+from ..errors import InvalidRequest
 from .objects import OUTPUTS, new_id
 
 __all__ = ["check_request", "input_items"]
@@ -181,10 +181,10 @@ def _check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> None:
     name = choice.get("name") if kind == "function" else None
     if isinstance(name, str) and name in names:
         return
-    if isinstance(name, str):
-        raise NoSuchObject("tool", name, "tool_choice")  # not among the tools
-    if kind == "code_interpreter":
-        raise NoSuchObject("tool", "code_interpreter", "tool_choice")
+    if isinstance(name, str):  # a 400, as OpenAI answers it (and the Assistants face)
+        raise InvalidRequest(
+            f"tool_choice names a function the request does not have: {name!r}.", "tool_choice"
+        )
     raise InvalidRequest(
         f"Invalid tool_choice {choice!r}: use auto, none, required, {{'type': 'function',"
         " 'name': ...}} naming one of the tools, or {'type': 'code_interpreter'} with that"

@@ -389,7 +389,7 @@ def test_unsupported_fields_and_tools_are_refused_by_name(client: OpenAI) -> Non
         assert word in info.value.message, (extra, info.value.message)
     with pytest.raises(NotFoundError):
         client.responses.create(model="m", input="x", previous_response_id="resp_nope")
-    with pytest.raises(NotFoundError) as missing:  # a named tool that is not among the tools
+    with pytest.raises(BadRequestError) as missing:  # a named tool that is not among the tools
         client.responses.create(
             model="m", input="x", tools=WEATHER, tool_choice={"type": "function", "name": "no"}
         )
