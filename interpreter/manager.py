@@ -353,8 +353,8 @@ class SessionManager:
         memory = self.admission.memory_for(tenant, memory or ask.get("memory") or s.sandbox.memory)
         idle_timeout = idle_timeout or ask.get("idle_timeout") or s.timeouts.idle_timeout
         runtime = runtime or ask.get("runtime") or s.sandbox.runtime
-        profile = Profile(image, runtime, memory, idle_timeout)
-        session = await self.pool.claim(tenant, thread_id, profile)  # None: the pool is empty
+        profile = Profile(image, runtime, memory)
+        session = await self.pool.claim(tenant, thread_id, profile, idle_timeout)  # or cold
         if session is None:
             async with self.admission.start(tenant, memory):
                 record = new_record(thread_id, tenant, self.settings, self.backend.name)

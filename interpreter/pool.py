@@ -52,16 +52,18 @@ BACKOFF_S = 30.0  # after a start the host refused or that failed
 
 @dataclass(frozen=True)
 class Profile:
-    """What a sandbox was started with that a claim must match."""
+    """What a sandbox was started with that a claim must match. Its idle timeout is not
+    part of it: a pooled sandbox's launcher watchdog is started with LCI_IDLE_TIMEOUT, a
+    claim asking for at most that takes it and its record gets the thread's timeout (the
+    reaper's); one asking for longer starts cold."""
 
     image: str
     runtime: str
     memory: int
-    idle_timeout: float
 
     @property
     def key(self) -> str:
-        text = f"{self.image}|{self.runtime}|{self.memory}|{self.idle_timeout:g}"
+        text = f"{self.image}|{self.runtime}|{self.memory}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -104,8 +106,7 @@ class Pool:
 
     async def default_profile(self) -> Profile:
         s = self.manager.settings
-        image = await self.manager.image()
-        return Profile(image, s.sandbox.runtime, s.sandbox.memory, s.timeouts.idle_timeout)
+        return Profile(await self.manager.image(), s.sandbox.runtime, s.sandbox.memory)
 
     async def _forever(self) -> None:
         while not self._stopping:
@@ -140,7 +141,7 @@ class Pool:
     async def _start_one(self, p: Profile) -> None:
         m = self.manager
         async with m.admission.start("", p.memory):  # the host's room, as any start
-            record = new_record("", "", m.settings, m.backend.name, p.idle_timeout, p.memory)
+            record = new_record("", "", m.settings, m.backend.name, None, p.memory)
             record.runtime, record.pool = p.runtime, p.key
             session = await m._launch(record)
         self._held[session.id] = session
@@ -166,18 +167,22 @@ class Pool:
             out[rec.runtime] = out.get(rec.runtime, 0) + 1
         return out
 
-    async def claim(self, tenant: str, thread_id: str, profile: Profile) -> Session | None:
+    async def claim(
+        self, tenant: str, thread_id: str, profile: Profile, idle_timeout: float
+    ) -> Session | None:
         """A ready sandbox of ``profile`` for the thread, admitted like a start, or None
         (the pool is empty: the caller starts one cold)."""
         m = self.manager
         self._remember(profile)
         for rec in m.store.pooled(profile.key):
+            if rec.idle_timeout < idle_timeout:  # its watchdog would end it too early
+                continue
             m.admission.check_claim(tenant, rec.memory)  # the tenant's quota, as a start
-            if not m.store.claim_session(rec.id, tenant, thread_id):
+            if not m.store.claim_session(rec.id, tenant, thread_id, idle_timeout):
                 continue  # another process took it
             self._wake.set()
             rec.tenant, rec.thread_id, rec.pool = tenant, thread_id, None
-            rec.last_activity = time.time()
+            rec.last_activity, rec.idle_timeout = time.time(), idle_timeout
             session = await self._connect(rec)
             if session is not None:
                 self.claims["warm"] += 1

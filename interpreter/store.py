@@ -318,13 +318,15 @@ class Store:
             sql, args = sql + " AND pool = ?", (profile,)
         return [SessionRecord.from_row(r) for r in self.query(sql + " ORDER BY created_at", args)]
 
-    def claim_session(self, session_id: str, tenant: str, thread_id: str) -> bool:
-        """Give a live pooled sandbox to a thread; False when another claim won it."""
+    def claim_session(
+        self, session_id: str, tenant: str, thread_id: str, idle_timeout: float
+    ) -> bool:
+        """Give a ready pooled sandbox to a thread; False when another claim won it."""
         with self.transaction() as db:
             cur = db.execute(
-                "UPDATE sessions SET tenant = ?, thread_id = ?, pool = NULL, last_activity = ?"
-                " WHERE id = ? AND pool IS NOT NULL AND state = 'idle'",
-                (tenant, thread_id, time.time(), session_id),
+                "UPDATE sessions SET tenant = ?, thread_id = ?, pool = NULL, last_activity = ?,"
+                " idle_timeout = ? WHERE id = ? AND pool IS NOT NULL AND state = 'idle'",
+                (tenant, thread_id, time.time(), idle_timeout, session_id),
             )
         return cur.rowcount > 0
 

@@ -152,3 +152,12 @@ async def test_the_pool_shows_in_metrics_and_sessions(manager):
     views = await LocalInspector(manager).sessions()
     assert [v.thread_id for v in views].count("(pool)") == 2
     assert all(v.tenant == "" for v in views if v.thread_id == "(pool)")
+
+
+async def test_a_claim_takes_the_threads_idle_timeout_up_to_the_pools(manager):
+    ready = {r.id for r in manager.store.pooled()}
+    short = await manager.session("t-short", idle_timeout=120)
+    assert short.id in ready and manager.store.get_session(short.id).idle_timeout == 120
+    longer = manager.settings.timeouts.idle_timeout * 2  # past the pooled watchdog's
+    cold = await manager.session("t-long", idle_timeout=longer)
+    assert cold.id not in ready and manager.store.get_session(cold.id).idle_timeout == longer
