@@ -36,7 +36,8 @@ class _LiveSessions(Collector):
             "lci_live_sessions", "Sessions whose sandbox is running", labels=["tenant"]
         )
         if self.manager is not None:
-            live = Tally(rec.tenant for rec in self.manager.records(live_only=True))
+            records = self.manager.records(live_only=True)
+            live = Tally(rec.tenant for rec in records if rec.pool is None)  # pooled: below
             for tenant, n in sorted(live.items()):
                 family.add_metric([tenant], n)
         yield family
