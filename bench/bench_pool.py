@@ -162,9 +162,8 @@ async def density(settings: Settings, count: int) -> dict[str, Any]:
         await asyncio.sleep(10)
         cpu1 = _host_cpu()
         busy = (cpu1[0] - cpu0[0]) / max(cpu1[1] - cpu0[1], 1) * 100
-        client = docker.from_env()
-        total = sum(mib(client.containers.get(s.sandbox.id).stats(stream=False)) for s in sessions)
-        client.close()
+        usage = await m.usage([s.record for s in sessions])  # in parallel, from the engine
+        total = sum(memory for memory, _ in usage.values()) / 2**20
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         await m.stop_all()
     return {

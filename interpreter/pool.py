@@ -48,6 +48,9 @@ __all__ = ["Pool", "Profile"]
 MAX_PROFILES = 4
 WAKE_S = 60.0  # the filler's timer: what another process claimed or ended is seen by then
 BACKOFF_S = 30.0  # after a start the host refused or that failed
+# a refill waits this long after it is woken: starting a sandbox takes both cores of a
+# small host for a moment, which the claimed session's first calls should not share
+SETTLE_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class Pool:
             self._wake.clear()
             with anyio.move_on_after(delay):
                 await self._wake.wait()
+            await asyncio.sleep(SETTLE_S)
 
     async def fill(self) -> int:
         """Start what each profile misses; return how many were started."""
