@@ -118,9 +118,8 @@ async def library(settings: Settings, n: int, calls: int) -> dict[str, Any]:
 
 
 def http(image: str, home: Path, n: int) -> dict[str, Any]:
-    os.environ["LCI_POOL_SIZE"] = "2"
     home.mkdir(parents=True, exist_ok=True)
-    server = Server(home, image)
+    server = Server(home, image, pool_size=2)  # its pooled sandboxes: swept at the end
     store = Store(home / "lci.db")
     out = []
     try:
