@@ -68,8 +68,10 @@ def free_port() -> int:
 class Server:
     """``lci serve`` in a subprocess with its own home; ``close`` removes all it made."""
 
-    def __init__(self, home: Path, image: str) -> None:
-        self.home, self.image = home, image
+    def __init__(self, home: Path, image: str, pool_size: int = 0) -> None:
+        """``pool_size``: the server's LCI_POOL_SIZE (0 here: the warm round trips this
+        script measures need no pool, and a pooled sandbox outlives the server)."""
+        self.home, self.image, self.pool_size = home, image, pool_size
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "serve.log"
@@ -86,6 +88,7 @@ class Server:
             # a benchmark measures speed, not the quota: 4 sessions looping make more than the
             # default executions per minute (600) on a fast run
             "LCI_QUOTAS": "executions=1000000",
+            "LCI_POOL_SIZE": str(self.pool_size),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "interpreter", "serve", "--port", str(self.port)],

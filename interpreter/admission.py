@@ -48,9 +48,7 @@ class Admission:
     async def start(self, tenant: str, memory: int) -> AsyncIterator[None]:
         """Admit one start of ``memory`` for ``tenant``; held while the sandbox starts."""
         self._check_host()
-        if self.quotas is not None and tenant:
-            live = [r.memory for r in self.store.list_sessions(tenant=tenant, live_only=True)]
-            self.quotas.check_start(tenant, live + self._pending.get(tenant, []), memory)
+        self.check_claim(tenant, memory)
         pending = self._pending.setdefault(tenant, [])
         pending.append(memory)
         try:
@@ -58,6 +56,13 @@ class Admission:
                 yield
         finally:
             pending.remove(memory)
+
+    def check_claim(self, tenant: str, memory: int) -> None:
+        """The tenant's quota for one more sandbox of ``memory``: every start, and every
+        claim of a pooled sandbox (which needs no more room of the host)."""
+        if self.quotas is not None and tenant:
+            live = [r.memory for r in self.store.list_sessions(tenant=tenant, live_only=True)]
+            self.quotas.check_start(tenant, live + self._pending.get(tenant, []), memory)
 
     def _check_host(self) -> None:
         if not self._uids_checked:

@@ -133,6 +133,24 @@ def _int(name: str, v: str) -> int:
     return i
 
 
+def _count(name: str, v: str) -> int:
+    try:
+        i = int(v)
+    except ValueError:
+        raise ConfigError(name, v, "a whole number (0 turns it off)") from None
+    if not 0 <= i <= 64:
+        raise ConfigError(name, v, "a whole number from 0 to 64")
+    return i
+
+
+def _modules(name: str, v: str) -> str:
+    names = [m.strip() for m in v.split(",") if m.strip()]
+    for m in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", m):
+            raise ConfigError(name, v, "module names separated by commas, or empty")
+    return ",".join(names)
+
+
 def _size(name: str, v: str) -> int:
     return parse_bytes(v, name)
 
@@ -157,6 +175,11 @@ class SandboxSettings:
     uid_range: tuple[int, int] = (2_000_000_000, 2_000_999_999)
     disk_limit: int = 1024**3  # /mnt/data and /tmp of one session together; 0: no cap
     disk_inodes: int = 0  # files and directories on it; 0: one per 16 KiB of disk_limit
+    # the warm pool (pool.py): ready sandboxes per profile, kept by `lci serve`; 0: none
+    pool_size: int = 2
+    # what pooled kernels import before they are claimed (names stay out of the
+    # user's namespace); matplotlib also draws one figure, so the first plot is warm
+    preload: str = "numpy,pandas,matplotlib"
 
     @property
     def inodes(self) -> int:
@@ -238,6 +261,8 @@ _ENV: dict[str, tuple[str, str, object]] = {
     "LCI_UID_RANGE": ("sandbox", "uid_range", _uid_range),
     "LCI_DISK_LIMIT": ("sandbox", "disk_limit", _size_or_zero),
     "LCI_DISK_INODES": ("sandbox", "disk_inodes", _int),
+    "LCI_POOL_SIZE": ("sandbox", "pool_size", _count),
+    "LCI_PRELOAD": ("sandbox", "preload", _modules),
     "LCI_IDLE_TIMEOUT": ("timeouts", "idle_timeout", _float),
     "LCI_EXEC_TIMEOUT": ("timeouts", "exec_timeout", _float),
     "LCI_INTERRUPT_GRACE": ("timeouts", "interrupt_grace", _float),

@@ -135,13 +135,18 @@ def sandbox_spec(
             # no pseudo-terminals: kernel.pty.max is one count for the whole host
             Mount(str(root / "ctl" / "ptmx"), "/dev/pts/ptmx", read_only=True),
         ],
+        # a pooled sandbox's labels say the pool (the engine cannot relabel a container):
+        # once claimed, its record names the thread and the tenant; the sweep goes by
+        # lci.session, which never changes
         labels={
             LABEL: "1",
             "lci.home": settings.home_id,
             "lci.session": record.id,
             "lci.thread": record.thread_id,
             "lci.tenant": record.tenant,
+            **({"lci.pool": record.pool} if record.pool else {}),
         },
+        env={"LCI_PRELOAD": settings.sandbox.preload} if record.pool else {},
         user="0:0",  # the launcher drops to the session's uids at once (see kernels/)
         capabilities=CAPABILITIES,
         seccomp=seccomp,

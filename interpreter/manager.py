@@ -35,6 +35,7 @@ from .history import History, Purged
 from .image import sandbox_image
 from .layout import new_record, private_dir, start_sandbox, teardown
 from .locking import ThreadLocks
+from .pool import Pool, Profile
 from .quotas import Quotas
 from .results import SessionState
 from .session import Session
@@ -57,9 +58,11 @@ class SessionManager:
         backend: Backend | None = None,
         reaper: bool = True,
         quotas: Quotas | None = None,
+        pool: bool = False,
     ) -> None:
         """``quotas``: the tenants' limits (the service passes them; the local tenant
-        ``""`` has none). The host's capacity applies to every start."""
+        ``""`` has none). The host's capacity applies to every start. ``pool``: keep
+        LCI_POOL_SIZE sandboxes ready (``pool.py``); any manager claims ready ones."""
         self.settings = settings or Settings.from_env()
         self.quotas = quotas
         private_dir(self.settings.home)
@@ -78,7 +81,8 @@ class SessionManager:
         self._seccomp: str | None = None
         self._sessions: dict[str, Session] = {}  # by session id
         self._locks = ThreadLocks(self.settings.home / "locks")
-        self._use_reaper = reaper
+        self._use_reaper, self._use_pool = reaper, pool
+        self.pool = Pool(self)
         self._reaper: asyncio.Task[None] | None = None
         self._image: str | None = None
         self._closed = False
@@ -87,8 +91,8 @@ class SessionManager:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SessionManager:
-        reaper = overrides.pop("reaper", True)
-        return cls(Settings.from_env(environ, **overrides), reaper=reaper)
+        reaper, pool = overrides.pop("reaper", True), overrides.pop("pool", False)
+        return cls(Settings.from_env(environ, **overrides), reaper=reaper, pool=pool)
 
     async def __aenter__(self) -> SessionManager:
         await self.open()
@@ -103,10 +107,13 @@ class SessionManager:
             await self.sweep()
         if self._use_reaper and self._reaper is None:
             self._reaper = asyncio.create_task(self.upkeep.forever(), name="lci-reaper")
+        if self._use_pool:
+            self.pool.start()
 
     async def close(self) -> None:
         """Let go of every kernel client. Sandboxes keep running until they expire."""
         self._closed = True
+        await self.pool.stop()
         if self._reaper is not None:
             self._reaper.cancel()
             with suppress(asyncio.CancelledError):
@@ -339,20 +346,20 @@ class SessionManager:
         runtime: str | None = None,
     ) -> Session:
         previous = self.store.last_session_for(tenant, thread_id)
-        await self.image()  # a missing image is said before anything is spent
+        image = await self.image()  # a missing image is said before anything is spent
         # what was asked for this thread (now or when it was made), else what is configured
         # now: a thread does not keep a runtime or limits the operator has since changed
-        asked = self.threads.asked(tenant, thread_id)
-        memory = self.admission.memory_for(
-            tenant, memory or asked.get("memory") or self.settings.sandbox.memory
-        )
-        idle_timeout = idle_timeout or asked.get("idle_timeout")
-        runtime = runtime or asked.get("runtime")
-        async with self.admission.start(tenant, memory):
-            record = new_record(
-                thread_id, tenant, self.settings, self.backend.name, idle_timeout, memory, runtime
-            )
-            session = await self._launch(record)
+        ask, s = self.threads.asked(tenant, thread_id), self.settings
+        memory = self.admission.memory_for(tenant, memory or ask.get("memory") or s.sandbox.memory)
+        idle_timeout = idle_timeout or ask.get("idle_timeout") or s.timeouts.idle_timeout
+        runtime = runtime or ask.get("runtime") or s.sandbox.runtime
+        profile = Profile(image, runtime, memory)
+        session = await self.pool.claim(tenant, thread_id, profile, idle_timeout)  # or cold
+        if session is None:
+            async with self.admission.start(tenant, memory):
+                record = new_record(thread_id, tenant, self.settings, self.backend.name)
+                record.idle_timeout, record.memory, record.runtime = idle_timeout, memory, runtime
+                session = await self._launch(record)
         self._sessions[session.id] = session
         self.emit("sandbox_started", session_id=session.id, tenant=tenant)
         attached = self.index.attachments(tenant, thread_id)
@@ -370,21 +377,15 @@ class SessionManager:
         try:
             image = await self.image()
             sandbox = await start_sandbox(record, settings, self.backend, image, self._seccomp)
-        except BaseException as exc:
-            with anyio.CancelScope(shield=True):
-                stopped = self.ended(sid)
-                self._ended(record, SessionState.DEAD, "the sandbox did not start")
-            _stopped_while_starting(stopped, exc)
-            raise
-        self.store.update_session(sid, sandbox_id=sandbox.id)
-        record.sandbox_id = sandbox.id
-        session = Session(record, sandbox, self)
-        try:
+            self.store.update_session(sid, sandbox_id=sandbox.id)
+            record.sandbox_id = sandbox.id
+            session = Session(record, sandbox, self)
             await session.connect(settings.timeouts.start_timeout)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 stopped = self.ended(sid)
-                await self.end(record, SessionState.DEAD, "the kernel did not start")
+                what = "kernel" if record.sandbox_id else "sandbox"
+                await self.end(record, SessionState.DEAD, f"the {what} did not start")
             _stopped_while_starting(stopped, exc)
             raise
         return session

@@ -81,6 +81,12 @@ class Session:
         self._oom_baseline: int | None = None
         self.ready = False  # connected and answered; False: the next call reconnects
 
+    def claimed(self, record: SessionRecord) -> None:
+        """A pooled sandbox became the thread's (``pool.py``): its files are the thread's."""
+        self.record, m = record, self.manager
+        self.catalog = Catalog.of(record, m.store, m.files, m.settings)
+        self.outputs = OutputCollector(self.files, self.catalog, record.tenant)
+
     def rebind(self, fresh: Session) -> None:
         """Become ``fresh`` (a new sandbox for this thread), keeping this object's
         identity: what the manager does when the sandbox ended under a held session."""

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at REAL,
     end_reason TEXT,
     uid INTEGER NOT NULL DEFAULT 0,
-    runtime TEXT NOT NULL DEFAULT 'runc'
+    runtime TEXT NOT NULL DEFAULT 'runc',
+    pool TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_thread ON sessions(tenant, thread_id);
 CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);
@@ -104,6 +105,7 @@ MIGRATIONS = [
     ("thread_files", "source", "TEXT NOT NULL DEFAULT 'user'"),
     ("sessions", "uid", "INTEGER NOT NULL DEFAULT 0"),
     ("sessions", "runtime", "TEXT NOT NULL DEFAULT 'runc'"),
+    ("sessions", "pool", "TEXT"),
 ]
 LIVE = tuple(s.value for s in SessionState if s.live)
 
@@ -128,6 +130,7 @@ class SessionRecord:
     end_reason: str | None = None
     uid: int = 0  # the launcher's uid; the kernel's is uid + 1 (see layout.py)
     runtime: str = "runc"
+    pool: str | None = None  # a pooled sandbox's profile until a thread claims it (pool.py)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRecord:
@@ -305,6 +308,27 @@ class Store:
                 f" WHERE id = ? AND state IN {LIVE}",
                 (time.time(), state.value, int(executed), session_id),
             )
+
+    def pooled(self, profile: str | None = None) -> list[SessionRecord]:
+        """Pooled sandboxes ready for a thread (started, their kernel answered, unclaimed),
+        of ``profile`` or all, oldest first."""
+        sql = "SELECT * FROM sessions WHERE pool IS NOT NULL AND state = 'idle'"
+        args: tuple[Any, ...] = ()
+        if profile is not None:
+            sql, args = sql + " AND pool = ?", (profile,)
+        return [SessionRecord.from_row(r) for r in self.query(sql + " ORDER BY created_at", args)]
+
+    def claim_session(
+        self, session_id: str, tenant: str, thread_id: str, idle_timeout: float
+    ) -> bool:
+        """Give a ready pooled sandbox to a thread; False when another claim won it."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE sessions SET tenant = ?, thread_id = ?, pool = NULL, last_activity = ?,"
+                " idle_timeout = ? WHERE id = ? AND pool IS NOT NULL AND state = 'idle'",
+                (tenant, thread_id, time.time(), idle_timeout, session_id),
+            )
+        return cur.rowcount > 0
 
     def live_count(self) -> int:
         """Live sessions, of every tenant."""

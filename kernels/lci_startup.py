@@ -5,7 +5,11 @@
 * a normal umask for the user's files (the launcher starts the kernel with 0 so that
   the host can reach the kernel's sockets);
 * matplotlib draws inline (MPLBACKEND is set by the launcher) and a Figure passed to
-  ``display()`` renders as PNG even when pyplot was never imported.
+  ``display()`` renders as PNG even when pyplot was never imported;
+* in a pooled sandbox, the modules named in LCI_PRELOAD (comma-separated) are imported
+  now, so a first cell that imports them finds them in ``sys.modules``; with
+  matplotlib, pyplot's backend is loaded and one figure is drawn off-screen (fonts,
+  Agg, the PNG writer), so the first ``plt.show()`` is warm. No names are bound.
 
 This file runs in the user's namespace, so it leaves exactly nothing behind.
 """
@@ -18,6 +22,36 @@ def _lci_startup() -> None:
     workdir = os.environ.pop("LCI_WORKDIR", "/mnt/data")
     if os.path.isdir(workdir):
         os.chdir(workdir)
+
+    def preload_modules(names: list[str]) -> None:
+        import importlib
+
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # a module the image lacks is simply not preloaded
+                continue
+        if "matplotlib" not in names:
+            return
+        try:
+            import io
+
+            import matplotlib.pyplot
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            matplotlib.pyplot._get_backend_mod()  # the inline backend, as the first plot would
+            fig = Figure(figsize=(2, 2))
+            FigureCanvasAgg(fig)
+            fig.add_subplot().plot([0, 1], [0, 1], label="x")
+            fig.savefig(io.BytesIO(), format="png")
+        except Exception:  # pragma: no cover - a warm-up only
+            return
+
+    # before /mnt/data is on sys.path: a file there never stands in for a preloaded module
+    preload = [m for m in os.environ.pop("LCI_PRELOAD", "").split(",") if m]
+    if preload:
+        preload_modules(preload)
     import sys
 
     # the kernel started in isolated mode, from /: only now, with everything of the

@@ -213,7 +213,7 @@ def _view(
     live = r.state.live
     return SessionView(
         id=r.id,
-        thread_id=r.thread_id,
+        thread_id=r.thread_id if r.pool is None else "(pool)",  # ready, owned by no one
         tenant=r.tenant,
         state=r.state.value,
         created_at=r.created_at,

@@ -58,7 +58,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = manager is None
-        m = manager or SessionManager(settings, quotas=Quotas.from_settings(settings))
+        m = manager or SessionManager(settings, quotas=Quotas.from_settings(settings), pool=True)
         if own:
             try:
                 await m.open()

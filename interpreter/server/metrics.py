@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..manager import SessionManager
@@ -36,10 +36,25 @@ class _LiveSessions(Collector):
             "lci_live_sessions", "Sessions whose sandbox is running", labels=["tenant"]
         )
         if self.manager is not None:
-            live = Tally(rec.tenant for rec in self.manager.records(live_only=True))
+            records = self.manager.records(live_only=True)
+            live = Tally(rec.tenant for rec in records if rec.pool is None)  # pooled: below
             for tenant, n in sorted(live.items()):
                 family.add_metric([tenant], n)
         yield family
+        # the warm pool belongs to no tenant: an admin's scrape shows it
+        ready = GaugeMetricFamily(
+            "lci_pool_ready", "Pooled sandboxes ready for a new thread", labels=["runtime"]
+        )
+        claims = CounterMetricFamily(
+            "lci_pool_claims", "New threads' starts: from the pool or cold", labels=["source"]
+        )
+        if self.manager is not None:
+            for runtime, n in sorted(self.manager.pool.ready().items()):
+                ready.add_metric([runtime], n)
+            for source, n in self.manager.pool.claims.items():
+                claims.add_metric([source], n)
+        yield ready
+        yield claims
 
 
 class _OneTenant:

@@ -67,6 +67,9 @@ def start_server(
         "LCI_IMAGE": image,
         "LCI_API_KEYS": KEYS,
         "LCI_ADMIN_KEYS": ADMIN,
+        # the warm pool is proven in tests/integration/test_pool.py; here its two idle
+        # sandboxes per server would only load the 2-core machine (a test may turn it on)
+        "LCI_POOL_SIZE": os.environ.get("LCI_POOL_SIZE", "0"),
         **(env or {}),
     }
     proc = subprocess.Popen(

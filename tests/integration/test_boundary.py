@@ -246,9 +246,11 @@ async def test_lci_home_is_private_and_nothing_from_a_sandbox_runs_on_the_host(m
         ["cat", str(disk / "data" / "out.txt")], user=65534, capture_output=True, check=False
     )
     assert nobody.returncode != 0  # another local user cannot reach it
-    # everything lci keeps is the service user's, 0700 / 0600; the sandbox's own
-    # directories on its disk are its uids', 0700, and never looked into here
-    sandbox_dirs = {disk / d for d in ("data", "tmp", "sock", "state")}
+    # everything lci keeps is the service user's, 0700 / 0600; the sandboxes' own
+    # directories on their disks are their uids', 0700, and never looked into here (every
+    # live session's: with a warm pool, other sandboxes are there too)
+    disks = [Path(r.runtime_dir) / "disk" for r in manager.records(live_only=True)]
+    sandbox_dirs = {d / sub for d in disks for sub in ("data", "tmp", "sock", "state")}
     checked = 0
     for path in [home, *home.rglob("*")]:
         if any(p in sandbox_dirs for p in path.parents):

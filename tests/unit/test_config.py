@@ -71,3 +71,21 @@ def test_disk_settings_and_size_bounds():
     assert Settings.from_env({"LCI_DISK_LIMIT": "64m"}).sandbox.inodes == 4096
     with pytest.raises(ConfigError, match="LCI_MEMORY"):
         Settings.from_env({"LCI_MEMORY": "99999999999g"})  # no OverflowError further on
+
+
+def test_the_pool_size_and_preload_are_read_and_checked() -> None:
+    assert Settings.from_env({}).sandbox.pool_size == 2
+    assert Settings.from_env({"LCI_POOL_SIZE": "0"}).sandbox.pool_size == 0
+    got = Settings.from_env({"LCI_PRELOAD": " numpy, scipy.stats ,"}).sandbox.preload
+    assert got == "numpy,scipy.stats"
+    assert Settings.from_env({"LCI_PRELOAD": ""}).sandbox.preload == ""
+    for var, bad in (("LCI_POOL_SIZE", "-1"), ("LCI_POOL_SIZE", "65"), ("LCI_PRELOAD", "os;rm")):
+        with pytest.raises(ConfigError, match=var):
+            Settings.from_env({var: bad})
+
+
+def test_a_pool_profile_leaves_the_idle_timeout_out() -> None:
+    from interpreter.pool import Profile
+
+    a, b = Profile("img", "runc", 1024), Profile("img", "runsc", 1024)
+    assert a.key == Profile("img", "runc", 1024).key and a.key != b.key
