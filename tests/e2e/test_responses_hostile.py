@@ -1,0 +1,66 @@
+"""The Responses face under a hostile sandbox, tenant or model: a real ``lci serve``, the
+model scripted over real HTTP (tests/scripted_model.py), so the "model" runs whatever code
+an attacker likes. One server for the module."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai import OpenAI
+
+from interpreter import Settings
+from interpreter.responses.loop import LIVE_MAX
+
+from ..conftest import _HOMES
+from ..scripted_model import ScriptedModel, code, say, scripted_model
+from .conftest import LiveServer, start_server, stop_server
+
+pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
+
+MODEL_KEY = "sk-model-key"
+CI: list[Any] = [{"type": "code_interpreter", "container": {"type": "auto"}}]
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[ScriptedModel]:
+    with scripted_model(MODEL_KEY) as m:
+        yield m
+
+
+@pytest.fixture(scope="module")
+def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
+    home = Path(tempfile.mkdtemp(prefix="lci-rh-", dir="/tmp"))
+    _HOMES.append(Settings.of(home=home, image=sandbox_image))
+    env = {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY}
+    s = start_server(home, sandbox_image, env)
+    yield s
+    stop_server(s)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def client(server: LiveServer) -> OpenAI:
+    return OpenAI(api_key=server.key, base_url=f"{server.url}/v1", max_retries=0)
+
+
+def test_live_output_of_one_call_is_bounded(client: OpenAI, model: ScriptedModel) -> None:
+    """A sandbox printing megabytes must not become megabytes of stream events queued in
+    the server for a slow client: the live output of one call is capped (the logs, cut,
+    are still in the item)."""
+    flood = "import sys\nfor _ in range(3000):\n    sys.stdout.write('x' * 4095 + '\\n')\n"
+    model.script("m-flood", code(flood), say("done"))
+    live, done = 0, None
+    for event in client.responses.create(model="m-flood", input="go", tools=CI, stream=True):
+        if event.type == "lci.code_interpreter_call.output":  # type: ignore[comparison-overlap]
+            live += len(event.text)  # type: ignore[attr-defined]
+        if event.type == "response.completed":
+            done = event.response
+    assert done is not None and done.status == "completed"
+    assert live <= LIVE_MAX + 200, live  # 12 MB printed
