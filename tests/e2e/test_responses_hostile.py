@@ -16,6 +16,7 @@ from openai import OpenAI
 
 from interpreter import Settings
 from interpreter.responses.loop import LIVE_MAX
+from interpreter.responses.objects import MAX_UNLINKED
 
 from ..conftest import _HOMES
 from ..scripted_model import ScriptedModel, code, say, scripted_model
@@ -64,3 +65,23 @@ def test_live_output_of_one_call_is_bounded(client: OpenAI, model: ScriptedModel
             done = event.response
     assert done is not None and done.status == "completed"
     assert live <= LIVE_MAX + 200, live  # 12 MB printed
+
+
+def test_thousands_of_written_files_make_a_bounded_number_of_citations(
+    client: OpenAI, model: ScriptedModel
+) -> None:
+    """Code writing 3000 files (bidi names) made 3000 zero-width citations in the message,
+    its stream and its stored row; the linked file is still cited where the text links
+    it, in code points (what the SDK slices), after a non-ASCII prefix."""
+    src = "for i in range(3000):\n    open(f'/mnt/data/f{i}\\u202e.txt', 'w').write('x')\n"
+    text = "h\u00e9llo \U0001f600 see sandbox:/mnt/data/f1\u202e.txt"
+    model.script("m-files", code(src), say(text))
+    r = client.responses.create(model="m-files", input="go", tools=CI)
+    notes = r.output[-1].content[0].annotations  # type: ignore[union-attr]
+    assert 1 < len(notes) <= MAX_UNLINKED + 1, len(notes)
+    first = notes[0]
+    assert first.filename == "f1\u202e.txt"  # type: ignore[union-attr]
+    assert r.output_text[first.start_index : first.end_index] == "sandbox:/mnt/data/f1\u202e.txt"  # type: ignore[union-attr]
+    assert all(n.start_index == n.end_index == len(text) for n in notes[1:])  # type: ignore[union-attr]
+    stored = client.responses.retrieve(r.id)
+    assert len(stored.output[-1].content[0].annotations) == len(notes)  # type: ignore[union-attr]
