@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from openai import OpenAI
 
@@ -85,3 +86,29 @@ def test_thousands_of_written_files_make_a_bounded_number_of_citations(
     assert all(n.start_index == n.end_index == len(text) for n in notes[1:])  # type: ignore[union-attr]
     stored = client.responses.retrieve(r.id)
     assert len(stored.output[-1].content[0].annotations) == len(notes)  # type: ignore[union-attr]
+
+
+def test_another_tenants_objects_and_lone_surrogates_are_refused(
+    client: OpenAI, server: LiveServer, model: ScriptedModel
+) -> None:
+    """Held: bob cannot chain on, read, delete or run in alice's response and container;
+    a lone surrogate anywhere is a 400 naming its field, never a 500."""
+    model.script("m-t", code("open('/mnt/data/s.txt', 'w').write('secret')"), say("ok"))
+    r = client.responses.create(model="m-t", input="go", tools=CI)
+    cid = r.output[0].container_id  # type: ignore[union-attr]
+    bob, base = server.headers(server.other_key), f"{server.url}/v1/responses"
+    tool = [{"type": "code_interpreter", "container": cid}]
+    chained = {"model": "m-t", "input": "x", "previous_response_id": r.id}
+    assert httpx.post(base, headers=bob, json=chained).status_code == 404
+    in_alices = {"model": "m-t", "input": "x", "tools": tool}
+    assert httpx.post(base, headers=bob, json=in_alices).status_code == 404
+    assert httpx.get(f"{base}/{r.id}", headers=bob).status_code == 404
+    assert httpx.delete(f"{base}/{r.id}", headers=bob).status_code == 404
+    json_h = {**server.headers(), "content-type": "application/json"}
+    for body in (
+        b'{"model": "m-t", "input": "\\ud800"}',
+        b'{"model": "m-t", "input": "x", "instructions": "a\\udfffb"}',
+        b'{"model": "m-t", "input": "x", "metadata": {"k": "\\ud83d"}}',
+    ):
+        got = httpx.post(base, headers=json_h, content=body)
+        assert got.status_code == 400 and got.json()["error"]["param"], got.text
