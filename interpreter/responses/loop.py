@@ -39,9 +39,10 @@ from ..threads import TIERS, ThreadState
 from ..tool import DEFINITION, NAME, CodeInterpreterTool, ToolResult, parse_code, spend_call
 from .objects import OUTPUTS, citations, code_call, code_outputs, function_call, message, usage
 
-__all__ = ["LIVE_OUTPUT", "ResponseContext", "ResponseLoop"]
+__all__ = ["LIVE_MAX", "LIVE_OUTPUT", "ResponseContext", "ResponseLoop"]
 
 LIVE_OUTPUT = "lci.code_interpreter_call.output"
+LIVE_MAX = 256 * 1024  # characters of live output streamed per code call; the rest is cut
 Emit = Callable[[dict[str, Any]], None]
 _WORD = re.compile(r"\S+\s*|\s+")
 
@@ -205,7 +206,18 @@ class ResponseLoop:
         self._event("response.code_interpreter_call.interpreting", **ids)
         item["status"] = "interpreting"
 
+        sent = 0
+
         def live(kind: str, text: str) -> None:
+            # bounded: the events queue for a client that may read slowly (the logs, cut,
+            # are in the item; the whole log in the execution's log file)
+            nonlocal sent
+            if sent >= LIVE_MAX:
+                return
+            room = LIVE_MAX - sent
+            sent += len(text)
+            if len(text) > room:
+                text = text[:room] + f"\n[live output cut at {LIVE_MAX} characters]\n"
             self._event(LIVE_OUTPUT, **ids, stream=kind, text=text)
 
         try:

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 OUTPUTS = "code_interpreter_call.outputs"
+MAX_UNLINKED = 64  # zero-width citations of written files the text does not link
 PREFIX = {"response": "resp_", "message": "msg_", "code": "ci_", "function": "fc_", "item": "item_"}
 
 
@@ -150,7 +151,9 @@ def citations(
     """``container_file_citation`` annotations: one per ``sandbox:/mnt/data/...`` link in
     ``text`` naming a file of the container (``files``: path -> file id), then one,
     zero-width at the end of the text, per file this response's code ``written`` that
-    the text does not link (so the files are found even when the model does not say)."""
+    the text does not link (so the files are found even when the model does not say),
+    at most ``MAX_UNLINKED`` of them (code writing thousands of files must not make
+    thousands of annotations in the response, its stream and its stored row)."""
     if container_id is None:
         return []
     out, linked = [], set()
@@ -160,9 +163,9 @@ def citations(
         path = unquote(a["text"][len("sandbox:") :])
         out.append(_citation(container_id, fid, path, a["start_index"], a["end_index"]))
     by_id = {fid: path for path, fid in files.items()}
-    for fid in dict.fromkeys(written):
-        if fid not in linked and fid in by_id:
-            out.append(_citation(container_id, fid, by_id[fid], len(text), len(text)))
+    unlinked = [f for f in dict.fromkeys(written) if f not in linked and f in by_id]
+    for fid in unlinked[:MAX_UNLINKED]:
+        out.append(_citation(container_id, fid, by_id[fid], len(text), len(text)))
     return out
 
 
