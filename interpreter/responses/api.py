@@ -24,12 +24,14 @@ from ..chat import ChatModel, HttpChatModel
 from ..errors import NoSuchObject
 from ..manager import SessionManager
 from .conversation import chat_messages, file_ids, system_prompt
-from .loop import Plan, ResponseContext, ResponseLoop
+from .loop import LIVE_OUTPUT, Plan, ResponseContext, ResponseLoop
 from .objects import OUTPUTS, new_response
 from .request import check_request
 from .store import ResponsesStore, Stored
 
 __all__ = ["Responses"]
+
+LIVE_QUEUE = 256  # live-output events waiting for a slow client, at most
 
 
 class Responses:
@@ -153,7 +155,14 @@ class Responses:
         """The events of a prepared response as it runs, numbered from 0. Closing the
         iterator early (the client went away) cancels the response's work."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        loop.emit = queue.put_nowait
+
+        def emit(event: dict[str, Any]) -> None:
+            # a client reading slower than the code prints skips live output (the call's
+            # item keeps its logs); the documented events are never skipped
+            if event.get("type") != LIVE_OUTPUT or queue.qsize() < LIVE_QUEUE:
+                queue.put_nowait(event)
+
+        loop.emit = emit
         task = asyncio.ensure_future(self.run(loop))
         task.add_done_callback(lambda _: queue.put_nowait(None))
         seq = 0

@@ -5,6 +5,7 @@ history and quotas seeing the executions as they see every face's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -86,3 +87,27 @@ async def test_a_tenant_quota_fails_the_response_saying_so(settings: Any) -> Non
         ("code_interpreter_call", "completed"),
         ("code_interpreter_call", "failed"),  # the call the quota refused
     ]
+
+
+async def test_a_slow_reader_skips_live_output_not_the_documented_events(
+    manager: SessionManager,
+) -> None:
+    from interpreter.responses.api import LIVE_QUEUE
+    from interpreter.responses.loop import LIVE_OUTPUT
+
+    printing = (
+        "import time\nfor i in range(3000):\n    print(i, flush=True)\n    time.sleep(0.0005)"
+    )
+    model = OwnModel(code(printing), say("Printed."))
+    async with Responses(manager, model) as api:
+        body = {"model": "mine", "input": "print", "tools": CI}
+        events = api.stream(api.prepare(body, tenant="t-slow"))
+        first = await events.__anext__()  # the work has started; now read nothing for a while
+        await asyncio.sleep(6)
+        rest = [e async for e in events]
+    assert first["type"] == "response.created" and rest[-1]["type"] == "response.completed"
+    live = [e for e in rest if e["type"] == LIVE_OUTPUT]
+    # waiting events were bounded (unbounded, this was 3,001: one per print)
+    assert len(live) <= LIVE_QUEUE + 1 <= 300
+    assert "response.code_interpreter_call.completed" in {e["type"] for e in rest}
+    assert rest[-1]["response"]["output"][-1]["content"][0]["text"] == "Printed."
