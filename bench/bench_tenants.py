@@ -115,6 +115,8 @@ def main() -> None:
         "LCI_API_KEYS": ",".join(f"{t}:{k}" for t, k in keys.items()),
         "LCI_QUOTAS": f"sessions={args.sessions},memory=4g,executions=6000",
         "LCI_DISK_LIMIT": "64m",
+        # no warm pool: its ready sandboxes outlive the run by design and would count as left
+        "LCI_POOL_SIZE": "0",
     }
     log = open(home / "serve.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(

@@ -98,6 +98,7 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "LCI_HOME": str(self.home), "LCI_IMAGE": self.image}
         env["LCI_API_KEYS"] = KEYS
+        env["LCI_POOL_SIZE"] = "0"  # ready sandboxes would count as left over by the final sweep
         port = self.url.rsplit(":", 1)[1]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "interpreter", "serve", "--port", port],
