@@ -46,8 +46,7 @@ def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> I
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _agent(server: LiveServer, name: str) -> Any:
-    client = AsyncOpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0)
+def _agent(client: AsyncOpenAI, name: str) -> Any:
     agents.set_tracing_disabled(True)
 
     @agents.function_tool
@@ -82,17 +81,22 @@ def test_agent_with_code_interpreter_and_a_function(
 ) -> None:
     name = f"m-agents-{streamed}"
     _script(model, name)
-    agent = _agent(server, name)
+    client = AsyncOpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0)
+    agent = _agent(client, name)
 
     async def main() -> Any:
-        if not streamed:
-            return await agents.Runner.run(agent, "6 * 7 + 1, and the weather in Paris?")
-        result = agents.Runner.run_streamed(agent, "6 * 7 + 1, and the weather in Paris?")
-        kinds = [
-            e.data.type async for e in result.stream_events() if e.type == "raw_response_event"
-        ]
-        assert "response.code_interpreter_call.interpreting" in kinds
-        return result
+        # closed on this loop: left to the garbage collector, the client's finaliser
+        # schedules its close on whichever loop runs then (a later test's, long after
+        # this one closed), and that test fails with "Event loop is closed"
+        async with client:
+            if not streamed:
+                return await agents.Runner.run(agent, "6 * 7 + 1, and the weather in Paris?")
+            result = agents.Runner.run_streamed(agent, "6 * 7 + 1, and the weather in Paris?")
+            kinds = [
+                e.data.type async for e in result.stream_events() if e.type == "raw_response_event"
+            ]
+            assert "response.code_interpreter_call.interpreting" in kinds
+            return result
 
     result = anyio.run(main)
     assert result.final_output == "43, and it is sunny in Paris."
