@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
+
 from .config import Settings
 from .errors import FileTooLarge, InvalidFilename, NoSuchFile, QuotaExceeded, StorageFull
 from .files import PURPOSE_OUTPUT, FileStore
@@ -35,6 +37,7 @@ __all__ = ["Catalog", "Index", "IndexEntry", "SandboxFile"]
 
 USER, ASSISTANT = "user", "assistant"
 SLACK = 65536  # what a file may hold beyond its allocated blocks (a small tail)
+QUICK = 256  # entries a scan may read on the event loop; a larger tree goes to a thread
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,9 @@ class Catalog:
         self.tenant, self.thread_id = tenant, thread_id
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes or 1 << 62  # the disk: 0 for uncapped
+        # the scan the last execution ended with, while nothing this process knows of
+        # (an upload, a removal, another process's execution) changed the directory since
+        self.last: Scan | None = None
 
     @classmethod
     def of(
@@ -180,19 +186,41 @@ class Catalog:
             self.index.detach(self.tenant, self.thread_id, gone)
         return found
 
-    def scan(self) -> Scan:
+    def scan(self, limit: int | None = None) -> Scan:
         """The directory now (what an execution compares against when it ends)."""
         assert self.workspace is not None
-        return self.workspace.scan()
+        return self.workspace.scan() if limit is None else self.workspace.scan(limit)
+
+    async def scan_now(self) -> Scan:
+        """``scan()`` without a worker thread's round trip when the tree is small (the
+        usual case); a tree of more than QUICK entries is scanned again in a thread, so
+        the event loop never reads more than QUICK entries."""
+        quick = self.scan(QUICK)
+        return quick if not quick.truncated else await anyio.to_thread.run_sync(self.scan)
+
+    async def produced(
+        self, before: Scan, where: dict[str, str]
+    ) -> tuple[builtins.list[ProducedFile], builtins.list[dict[str, str]], Scan]:
+        """``collect`` in a worker thread, skipped when a scan shows nothing changed;
+        with the scan it compared against ``before``."""
+        now = await self.scan_now()
+        if before.same(now):
+            return [], [], now
+        produced, skipped = await anyio.to_thread.run_sync(self.collect, before, where, now)
+        return produced, skipped, now
 
     def collect(
-        self, before: Scan, where: dict[str, str]
+        self, before: Scan, where: dict[str, str], now: Scan | None = None
     ) -> tuple[builtins.list[ProducedFile], builtins.list[dict[str, str]]]:
         """Store every file created or modified since ``before``; return the produced
-        files and the ones skipped, each ``{"path", "reason"}``."""
+        files and the ones skipped, each ``{"path", "reason"}``. A file whose very
+        version is indexed already (same size and mtime: placed by an upload or stored
+        by another process's execution since ``before``) was not produced here; the
+        version ``before`` saw, rewritten with its mtime set back, still was."""
         assert self.workspace is not None
-        now = self.workspace.scan()
+        now = self.workspace.scan() if now is None else now
         reader = _Reader(self, where)
+        index: dict[str, IndexEntry] | None = None
         old = set(before.rejected)
         reader.skipped += [
             {"path": f"{MOUNT}/{path}", "reason": why}
@@ -207,6 +235,10 @@ class Catalog:
         for rel, st in sorted(now.files.items()):
             if before.files.get(rel) == st:
                 continue
+            if index is None:
+                index = self.index.entries(self.tenant, self.thread_id)
+            if _catalogued_since(index.get(rel), before.files.get(rel), st):
+                continue
             info = reader.store(rel, st)
             if info is not None:
                 self._index(rel, st, info, ASSISTANT)
@@ -217,6 +249,7 @@ class Catalog:
         """Place a stored file at ``name`` (overwriting) and index it."""
         rel = sanitize_filename(name)
         assert self.workspace is not None, "placing files needs a live session"
+        self.last = None
         self.workspace.place(rel, self.files.blob_path(info.sha256))
         st = self.workspace.stat(rel)
         self.index.attach(
@@ -234,6 +267,7 @@ class Catalog:
 
     def remove(self, name: str) -> None:
         rel = sanitize_filename(name)
+        self.last = None
         present = self.workspace.remove(rel) if self.workspace is not None else False
         known = rel in self.index.entries(self.tenant, self.thread_id)
         self.index.detach(self.tenant, self.thread_id, rel)
@@ -255,6 +289,15 @@ class Catalog:
         if info is None:
             return None
         return SandboxFile(file_id, rel, info.bytes, source, info.created_at, (mtime_ns or 0) / 1e9)
+
+
+def _catalogued_since(known: IndexEntry | None, then: FileStat | None, now: FileStat) -> bool:
+    """Was this version of a file indexed after ``then`` was seen (so not made by the code
+    that ran since)? Not when the index describes ``then`` too: a rewrite that kept the
+    size and set the mtime back (its ctime moved) is the code's own."""
+    if known is None or (known.size, known.mtime_ns) != (now.size, now.mtime_ns):
+        return False
+    return then is None or (then.size, then.mtime_ns) != (known.size, known.mtime_ns)
 
 
 class _Reader:

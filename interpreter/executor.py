@@ -85,10 +85,13 @@ class Run:
         if s.notice:
             exe.notice, exe.state_lost, exe.kernel_restarted = s.notice, True, True
             s.notice = None
-        s.touch(SessionState.BUSY)
-        before = await anyio.to_thread.run_sync(s.catalog.scan)
+        # the scan the last execution ended with, when nothing can have changed /mnt/data
+        # since but the kernel itself (whose changes meanwhile count as this execution's)
+        before, s.catalog.last = s.catalog.last or await s.catalog.scan_now(), None
         spool = LogSpool(s.files.blobs / "tmp", self.limits.max_log_bytes)
-        s.history.started(exe, s.tenant, spool.path)
+        with s.history.store.transaction():  # one commit: the session busy, the row running
+            s.touch(SessionState.BUSY)
+            s.history.started(exe, s.tenant, spool.path)
         fold = self._fold(spool)
         started = time.monotonic()
         try:
@@ -96,8 +99,10 @@ class Run:
                 await self._run(fold, started + self.timeout)
             finally:
                 exe.duration_ms = int((time.monotonic() - started) * 1000)
-            await s.outputs.finish(exe, fold, spool, before)
-            s.history.finished(exe)
+            after = await s.outputs.finish(exe, fold, spool, before)
+            with s.history.store.transaction():  # one commit: the result, the session idle
+                s.history.finished(exe)
+                s.touch(SessionState.IDLE, executed=True)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._abandon(fold)
@@ -112,7 +117,7 @@ class Run:
                 why = f"lci failed during the execution: {type(exc).__name__}: {exc}"
                 s.history.ended_early(exe.id, "lost", why)
             raise
-        s.touch(SessionState.IDLE, executed=True)
+        s.catalog.last = after
         s.manager.emit("execution", execution=exe, tenant=s.tenant)
         return exe
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Exit", "LauncherState", "parse_state", "read_state"]
+__all__ = ["Exit", "LauncherState", "StateFile", "parse_state", "read_state"]
 
 MAX_BYTES = 65536
 
@@ -55,19 +55,47 @@ def parse_state(raw: bytes) -> LauncherState:
 
 
 def read_state(path: Path) -> LauncherState:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return LauncherState()
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+    return StateFile(path).read()
+
+
+class StateFile:
+    """``state.json`` of one sandbox, parsed again only when the file changed.
+
+    The file is known unchanged when its inode, size, mtime and ctime are (the launcher
+    replaces it by a rename; ``utime`` cannot set a ctime back), so a warm execution
+    costs one ``stat`` here, not an open, a read and a parse."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int, int] | None = None
+        self._state = LauncherState()
+
+    def read(self) -> LauncherState:
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except OSError:
             return LauncherState()
-        return parse_state(os.read(fd, MAX_BYTES))
-    except OSError:
-        return LauncherState()
-    finally:
-        os.close(fd)
+        if self._seen is not None and self._seen == _identity(st):
+            return self._state
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return LauncherState()
+        try:
+            st = os.fstat(fd)  # what is read is what the identity describes
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                return LauncherState()
+            state = parse_state(os.read(fd, MAX_BYTES))
+        except OSError:
+            return LauncherState()
+        finally:
+            os.close(fd)
+        self._seen, self._state = _identity(st), state
+        return state
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _exit(d: dict[str, Any]) -> Exit:

@@ -10,15 +10,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-__all__ = ["ThreadLocks", "file_lock"]
+__all__ = ["ThreadLocks", "file_lock", "take_turn"]
 
 
 @asynccontextmanager
-async def file_lock(path: Path, poll: float = 0.01) -> AsyncIterator[None]:
+async def file_lock(path: Path, poll: float = 0.01) -> AsyncIterator[int]:
     """Hold an exclusive lock on ``path`` (created if missing) for the block.
 
     Each call opens its own descriptor, so two holders in one process exclude each
-    other too. Raises FileNotFoundError when the directory of ``path`` is gone."""
+    other too. Yields the locked descriptor. Raises FileNotFoundError when the directory
+    of ``path`` is gone."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         while True:
@@ -27,9 +28,20 @@ async def file_lock(path: Path, poll: float = 0.01) -> AsyncIterator[None]:
                 break
             except BlockingIOError:
                 await asyncio.sleep(poll)
-        yield
+        yield fd
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def take_turn(fd: int) -> tuple[int, int]:
+    """Count one more holder of the lock on ``fd`` (its file holds the count): return
+    (the count the last holder left, this holder's). A holder that finds the count it
+    left itself knows nobody else held the lock meanwhile."""
+    raw = os.pread(fd, 8, 0)
+    last = int.from_bytes(raw, "little") if len(raw) == 8 else 0
+    mine = (last + 1) % (1 << 63)
+    os.pwrite(fd, mine.to_bytes(8, "little"), 0)
+    return last, mine
 
 
 class ThreadLocks:

@@ -115,8 +115,9 @@ class OutputCollector:
             return None
         return ext, sha, size
 
-    async def finish(self, exe: Execution, fold: OutputFold, spool: LogSpool, before: Scan) -> None:
-        """Fill ``exe``: log file, cut logs and streams, results, images, produced files."""
+    async def finish(self, exe: Execution, fold: OutputFold, spool: LogSpool, before: Scan) -> Scan:
+        """Fill ``exe``: log file, cut logs and streams, results, images, produced files;
+        return the scan of /mnt/data the produced files were found by."""
         where = {"thread_id": exe.thread_id, "session_id": exe.session_id, "execution_id": exe.id}
         spool.close()
         exe.dropped = [d.to_dict() for d in fold.dropped.values()]
@@ -142,7 +143,7 @@ class OutputCollector:
             if image is not None:
                 exe.outputs.append({"type": "image", "image": {"file_id": image.id}})
         exe.transcript = transcript(exe, fold, image_ids, note)
-        exe.files, skipped = await anyio.to_thread.run_sync(self.catalog.collect, before, where)
+        exe.files, skipped, now = await self.catalog.produced(before, where)
         exe.skipped_files = skipped
         if spool.dropped:
             exe.dropped.append(
@@ -153,6 +154,7 @@ class OutputCollector:
             exe.dropped.append(
                 {"what": "image", "count": lost, "bytes": 0, "limit": "LCI_MIN_FREE"}
             )
+        return now
 
     def _record_image(
         self, exe: Execution, n: int, handle: tuple[str, str, int], where: dict[str, str]

@@ -33,9 +33,9 @@ from .config import format_bytes
 from .errors import InvalidCode, SessionClosed, SessionStartFailed
 from .executor import EXITED, OutputCallback, Run
 from .kernelclient import Closed, Dropped, KernelClient
-from .launcher import LauncherState, read_state
+from .launcher import LauncherState, StateFile
 from .layout import kernel_uid
-from .locking import file_lock
+from .locking import file_lock, take_turn
 from .outputs import OutputCollector
 from .results import Execution, SessionState
 from .store import SessionRecord
@@ -72,7 +72,8 @@ class Session:
         self.record, self.sandbox = record, sandbox
         self.root = Path(record.runtime_dir)
         self.sock_dir = self.root / "disk" / "sock"
-        self.state_file = self.root / "disk" / "state" / "state.json"
+        self.state_file = StateFile(self.root / "disk" / "state" / "state.json")
+        self._turn = 0  # the count this process left in exec.lock (locking.take_turn)
         m = self.manager
         self.catalog = Catalog.of(record, m.store, m.files, m.settings)
         self.outputs = OutputCollector(self.files, self.catalog, record.tenant)
@@ -380,16 +381,20 @@ class Session:
 
     def launcher_state(self) -> LauncherState:
         """What the launcher says (a hint: the sandbox writes it)."""
-        return read_state(self.state_file)
+        return self.state_file.read()
 
     @asynccontextmanager
     async def _exec_lock(self) -> AsyncIterator[None]:
         """Executions on one session are serialised across processes, too."""
         async with AsyncExitStack() as stack:
             try:
-                await stack.enter_async_context(file_lock(self.root / "exec.lock"))
+                fd = await stack.enter_async_context(file_lock(self.root / "exec.lock"))
             except FileNotFoundError:  # the session ended under us: its directories are gone
                 raise _Gone from None
+            last, mine = take_turn(fd)
+            if last != self._turn:  # another process held it since: what it ran is unseen
+                self.catalog.last = None
+            self._turn = mine
             yield
 
 

@@ -146,7 +146,8 @@ class SessionRecord:
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._depth = 0  # transactions open (nested ones join the outermost)
         # private before SQLite writes a byte: its -wal and -shm files copy its mode
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         os.chmod(path, 0o600)
@@ -196,14 +197,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``); rolled back if the block raises."""
+        """One write transaction (``BEGIN IMMEDIATE``); rolled back if the block raises.
+
+        A transaction opened inside another (on the same thread: the lock is held) joins
+        it: several owners' writes that belong together (an execution starting and its
+        session turning busy) commit once, or not at all."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
             self._db.execute("COMMIT")
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:

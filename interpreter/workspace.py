@@ -101,6 +101,14 @@ class Scan:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (shown path, why)
     truncated: bool = False  # more entries than MAX_ENTRIES: the rest were not looked at
 
+    def same(self, other: Scan) -> bool:
+        """Nothing to collect between this scan and ``other`` (a later one)."""
+        return (
+            not other.truncated
+            and other.files == self.files
+            and set(other.rejected) <= set(self.rejected)
+        )
+
 
 class Workspace:
     """Safe operations on one session's data directory (mounted at /mnt/data)."""
@@ -147,13 +155,14 @@ class Workspace:
         if self.owner is not None and os.geteuid() == 0:
             os.chown(path, *self.owner, dir_fd=dir_fd, follow_symlinks=False)
 
-    def scan(self) -> Scan:
+    def scan(self, limit: int = MAX_ENTRIES) -> Scan:
         """Regular files under the root (relative paths), skipping dot-files and links.
 
-        Bounded in depth and entries, so a hostile tree cannot make it slow. Names that
-        are not valid UTF-8 or hold control characters are rejected, with their subtree."""
+        Bounded in depth and entries (``limit``), so a hostile tree cannot make it slow.
+        Names that are not valid UTF-8 or hold control characters are rejected, with
+        their subtree."""
         scan = Scan()
-        budget = [MAX_ENTRIES]
+        budget = [min(limit, MAX_ENTRIES)]
         try:
             fd = os.open(self.root, _DIR_FLAGS)
         except OSError:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 from interpreter.launcher import LauncherState, parse_state, read_state
 
@@ -38,3 +39,37 @@ def test_read_state_refuses_links_fifos_and_huge_files(tmp_path):
     assert read_state(tmp_path / "fifo.json") == LauncherState()  # and it did not block
     (tmp_path / "big.json").write_text('{"generation": 5, "x": "' + "a" * 100_000 + '"}')
     assert read_state(tmp_path / "big.json") == LauncherState()
+
+
+def test_the_state_file_is_parsed_again_only_when_it_changed(tmp_path, monkeypatch):
+    from interpreter.launcher import StateFile
+
+    path = tmp_path / "state.json"
+
+    def write(generation: int, in_place: bool = False) -> None:
+        raw = json.dumps({"generation": generation}).encode()
+        if in_place:  # same inode and size, mtime set back: the ctime still moves
+            st = os.stat(path)
+            path.write_bytes(raw)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        else:  # the launcher's way: a new file renamed into place
+            (tmp_path / "t").write_bytes(raw)
+            os.replace(tmp_path / "t", path)
+
+    parsed = []
+    monkeypatch.setattr(
+        "interpreter.launcher.parse_state", lambda raw: parsed.append(raw) or parse_state(raw)
+    )
+    f = StateFile(path)
+    assert f.read() == LauncherState()  # no file yet
+    write(1)
+    assert f.read().generation == 1 and f.read().generation == 1
+    assert len(parsed) == 1  # unchanged: not parsed again
+    write(2)
+    assert f.read().generation == 2 and len(parsed) == 2
+    time.sleep(0.05)  # past the coarse clock's tick that stamped the rename
+    write(3, in_place=True)
+    assert f.read().generation == 3 and len(parsed) == 3
+    path.unlink()
+    os.symlink(tmp_path / "elsewhere", path)
+    assert f.read() == LauncherState()  # a link is never followed, nor the cache believed

@@ -36,3 +36,28 @@ def test_an_owner_database_is_renamed_in_place(tmp_path: Path) -> None:
     assert all("tenant" in _columns(db, t) and "owner" not in _columns(db, t) for t in renamed)
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "containers_tenant" in indexes and "containers_owner" not in indexes
+
+
+def test_a_transaction_inside_another_commits_with_it_or_not_at_all(tmp_path):
+    from interpreter.store import Store
+
+    store = Store(tmp_path / "lci.db")
+    store.ensure_schema("CREATE TABLE IF NOT EXISTS t (v INTEGER);")
+    with store.transaction() as db:
+        db.execute("INSERT INTO t VALUES (1)")
+        with store.transaction() as inner:  # joins: no BEGIN of its own
+            inner.execute("INSERT INTO t VALUES (2)")
+    assert [r[0] for r in store.query("SELECT v FROM t ORDER BY v")] == [1, 2]
+    try:
+        with store.transaction() as db:
+            db.execute("INSERT INTO t VALUES (3)")
+            with store.transaction() as inner:
+                inner.execute("INSERT INTO t VALUES (4)")
+                raise RuntimeError("the inner owner failed")
+    except RuntimeError:
+        pass
+    assert [r[0] for r in store.query("SELECT v FROM t ORDER BY v")] == [1, 2]  # neither
+    with store.transaction() as db:  # and the store is usable after
+        db.execute("INSERT INTO t VALUES (5)")
+    assert [r[0] for r in store.query("SELECT v FROM t ORDER BY v")] == [1, 2, 5]
+    store.close()
