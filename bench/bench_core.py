@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import docker
@@ -91,8 +93,10 @@ async def engine(settings: Settings, calls: int, cold: int, idle: int) -> dict[s
     }
 
 
-async def floor(image: str, calls: int) -> dict[str, object]:
-    """A bare jupyter_client and an ipykernel in a container, nothing of lci in between."""
+@contextlib.asynccontextmanager
+async def bare_kernel(image: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """A bare jupyter_client and an ipykernel in a container, nothing of lci in between:
+    yields one warm ``x = 1`` round trip (a coroutine function)."""
     tmp = Path(tempfile.mkdtemp(prefix="lci-floor-", dir="/tmp"))
     tmp.chmod(0o777)
     conn = {
@@ -141,16 +145,24 @@ async def floor(image: str, calls: int) -> dict[str, object]:
 
         for _ in range(20):
             await once()
+        try:
+            yield once
+        finally:
+            kc.stop_channels()
+    finally:
+        c.remove(force=True)
+        client.close()
+
+
+async def floor(image: str, calls: int) -> dict[str, object]:
+    """The floor's round trip, p50/p90/p99 over ``calls``."""
+    async with bare_kernel(image) as once:
         trips = []
         for _ in range(calls):
             t = time.perf_counter()
             await once()
             trips.append((time.perf_counter() - t) * 1000)
-        kc.stop_channels()
-        return summary(trips)
-    finally:
-        c.remove(force=True)
-        client.close()
+    return summary(trips)
 
 
 def main() -> None:

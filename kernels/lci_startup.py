@@ -41,10 +41,15 @@ def _lci_startup() -> None:
             from matplotlib.figure import Figure
 
             matplotlib.pyplot._get_backend_mod()  # the inline backend, as the first plot would
-            fig = Figure(figsize=(2, 2))
+            fig = Figure()  # the default size: the glyphs and paths a first plot draws
             FigureCanvasAgg(fig)
-            fig.add_subplot().plot([0, 1], [0, 1], label="x")
-            fig.savefig(io.BytesIO(), format="png")
+            fig.add_subplot().plot([1, 2, 3], [0, 1, 0.5], label="x")
+            try:  # the inline backend's own way: a tight bounding box, then the PNG
+                from IPython.core.pylabtools import print_figure
+
+                print_figure(fig, "png", bbox_inches="tight")
+            except ImportError:
+                fig.savefig(io.BytesIO(), format="png")
         except Exception:  # pragma: no cover - a warm-up only
             return
 
