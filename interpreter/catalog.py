@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import functools
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = ["Catalog", "Index", "IndexEntry", "SandboxFile"]
 USER, ASSISTANT = "user", "assistant"
 SLACK = 65536  # what a file may hold beyond its allocated blocks (a small tail)
 QUICK = 256  # entries a scan may read on the event loop; a larger tree goes to a thread
+QUICK_DIR_BYTES = 64 * 1024  # ... and the largest directory it reads there (ext4: ~1,000 names)
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,12 @@ class Catalog:
         self.tenant, self.thread_id = tenant, thread_id
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes or 1 << 62  # the disk: 0 for uncapped
-        # the scan the last execution ended with, while nothing this process knows of
-        # (an upload, a removal, another process's execution) changed the directory since
-        self.last: Scan | None = None
+        # the scan the last execution ended with, and the count of placements then (an
+        # execution in another process drops it: Session._exec_lock)
+        self.last: tuple[Scan, int] | None = None
+        # the count of uploads and removals, in any process: a file that grows a byte each
+        # (appended after the change, so a scan that missed the change sees an older count)
+        self.placements: Path | None = None
 
     @classmethod
     def of(
@@ -153,10 +158,12 @@ class Catalog:
     ) -> Catalog:
         """The catalogue of a live session's /mnt/data (read as its kernel's uid)."""
         uid = kernel_uid(record)
-        return cls(
+        catalog = cls(
             store, files, Workspace(Path(record.data_dir), (uid, uid)), record.tenant,
             record.thread_id, settings.limits.max_output_file_bytes, settings.sandbox.disk_limit,
         )  # fmt: skip
+        catalog.placements = Path(record.runtime_dir) / "placements"
+        return catalog
 
     def list(self) -> list[SandboxFile]:
         """Every regular file, sorted by path. Without a live workspace, the last known."""
@@ -186,41 +193,68 @@ class Catalog:
             self.index.detach(self.tenant, self.thread_id, gone)
         return found
 
-    def scan(self, limit: int | None = None) -> Scan:
-        """The directory now (what an execution compares against when it ends)."""
+    def scan(self, quick: bool = False) -> Scan:
+        """The directory now (what an execution compares against when it ends); ``quick``:
+        at most QUICK entries from directories of at most QUICK_DIR_BYTES, else truncated."""
         assert self.workspace is not None
-        return self.workspace.scan() if limit is None else self.workspace.scan(limit)
+        return self.workspace.scan(QUICK, QUICK_DIR_BYTES) if quick else self.workspace.scan()
 
     async def scan_now(self) -> Scan:
         """``scan()`` without a worker thread's round trip when the tree is small (the
-        usual case); a tree of more than QUICK entries is scanned again in a thread, so
-        the event loop never reads more than QUICK entries."""
-        quick = self.scan(QUICK)
+        usual case); a larger tree is scanned again in a thread, so the event loop never
+        reads more than QUICK entries or a directory of more than QUICK_DIR_BYTES."""
+        quick = self.scan(quick=True)
         return quick if not quick.truncated else await anyio.to_thread.run_sync(self.scan)
+
+    async def starting_scan(self) -> Scan:
+        """What an execution compares against when it ends: the scan the last one ended
+        with, if no upload or removal came since (then nothing but the kernel can have
+        changed the directory, and what it changed meanwhile counts as the next
+        execution's), else the directory now."""
+        last, self.last = self.last, None  # until this execution ends normally
+        if last is not None and last[1] == self._placements():
+            return last[0]
+        return await self.scan_now()
 
     async def produced(
         self, before: Scan, where: dict[str, str]
-    ) -> tuple[builtins.list[ProducedFile], builtins.list[dict[str, str]], Scan]:
-        """``collect`` in a worker thread, skipped when a scan shows nothing changed;
-        with the scan it compared against ``before``."""
+    ) -> tuple[builtins.list[ProducedFile], builtins.list[dict[str, str]], tuple[Scan, int]]:
+        """``collect`` in a worker thread, skipped when a scan shows nothing changed; with
+        the scan it compared against ``before`` and the count of placements before it."""
+        count = self._placements()
         now = await self.scan_now()
         if before.same(now):
-            return [], [], now
+            return [], [], (now, count)
         produced, skipped = await anyio.to_thread.run_sync(self.collect, before, where, now)
-        return produced, skipped, now
+        return produced, skipped, (now, count)
+
+    def _placements(self) -> int:
+        try:
+            return os.stat(self.placements).st_size if self.placements else 0
+        except FileNotFoundError:
+            return 0  # none yet
+        except OSError:
+            return -time.monotonic_ns()  # never equal to a count seen: scanned again
+
+    def _placed(self) -> None:
+        """Count one upload or removal (after it happened)."""
+        self.last = None
+        if self.placements is None:
+            return
+        fd = os.open(self.placements, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
 
     def collect(
         self, before: Scan, where: dict[str, str], now: Scan | None = None
     ) -> tuple[builtins.list[ProducedFile], builtins.list[dict[str, str]]]:
         """Store every file created or modified since ``before``; return the produced
-        files and the ones skipped, each ``{"path", "reason"}``. A file whose very
-        version is indexed already (same size and mtime: placed by an upload or stored
-        by another process's execution since ``before``) was not produced here; the
-        version ``before`` saw, rewritten with its mtime set back, still was."""
+        files and the ones skipped, each ``{"path", "reason"}``."""
         assert self.workspace is not None
         now = self.workspace.scan() if now is None else now
         reader = _Reader(self, where)
-        index: dict[str, IndexEntry] | None = None
         old = set(before.rejected)
         reader.skipped += [
             {"path": f"{MOUNT}/{path}", "reason": why}
@@ -235,10 +269,6 @@ class Catalog:
         for rel, st in sorted(now.files.items()):
             if before.files.get(rel) == st:
                 continue
-            if index is None:
-                index = self.index.entries(self.tenant, self.thread_id)
-            if _catalogued_since(index.get(rel), before.files.get(rel), st):
-                continue
             info = reader.store(rel, st)
             if info is not None:
                 self._index(rel, st, info, ASSISTANT)
@@ -249,8 +279,10 @@ class Catalog:
         """Place a stored file at ``name`` (overwriting) and index it."""
         rel = sanitize_filename(name)
         assert self.workspace is not None, "placing files needs a live session"
-        self.last = None
-        self.workspace.place(rel, self.files.blob_path(info.sha256))
+        try:
+            self.workspace.place(rel, self.files.blob_path(info.sha256))
+        finally:  # counted even when it failed halfway: the directory may have changed
+            self._placed()
         st = self.workspace.stat(rel)
         self.index.attach(
             self.tenant,
@@ -267,8 +299,10 @@ class Catalog:
 
     def remove(self, name: str) -> None:
         rel = sanitize_filename(name)
-        self.last = None
-        present = self.workspace.remove(rel) if self.workspace is not None else False
+        try:
+            present = self.workspace.remove(rel) if self.workspace is not None else False
+        finally:
+            self._placed()
         known = rel in self.index.entries(self.tenant, self.thread_id)
         self.index.detach(self.tenant, self.thread_id, rel)
         if not (present or known):
@@ -289,15 +323,6 @@ class Catalog:
         if info is None:
             return None
         return SandboxFile(file_id, rel, info.bytes, source, info.created_at, (mtime_ns or 0) / 1e9)
-
-
-def _catalogued_since(known: IndexEntry | None, then: FileStat | None, now: FileStat) -> bool:
-    """Was this version of a file indexed after ``then`` was seen (so not made by the code
-    that ran since)? Not when the index describes ``then`` too: a rewrite that kept the
-    size and set the mtime back (its ctime moved) is the code's own."""
-    if known is None or (known.size, known.mtime_ns) != (now.size, now.mtime_ns):
-        return False
-    return then is None or (then.size, then.mtime_ns) != (known.size, known.mtime_ns)
 
 
 class _Reader:

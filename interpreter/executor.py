@@ -85,9 +85,7 @@ class Run:
         if s.notice:
             exe.notice, exe.state_lost, exe.kernel_restarted = s.notice, True, True
             s.notice = None
-        # the scan the last execution ended with, when nothing can have changed /mnt/data
-        # since but the kernel itself (whose changes meanwhile count as this execution's)
-        before, s.catalog.last = s.catalog.last or await s.catalog.scan_now(), None
+        before = await s.catalog.starting_scan()
         spool = LogSpool(s.files.blobs / "tmp", self.limits.max_log_bytes)
         with s.history.store.transaction():  # one commit: the session busy, the row running
             s.touch(SessionState.BUSY)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = ["Exit", "LauncherState", "StateFile", "parse_state", "read_state"]
 
 MAX_BYTES = 65536
+SETTLE_NS = 50_000_000  # how old a state file must be before its identity is trusted
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ class StateFile:
     """``state.json`` of one sandbox, parsed again only when the file changed.
 
     The file is known unchanged when its inode, size, mtime and ctime are (the launcher
-    replaces it by a rename; ``utime`` cannot set a ctime back), so a warm execution
-    costs one ``stat`` here, not an open, a read and a parse."""
+    replaces it by a rename; ``utime`` cannot set a ctime back) and it was already older
+    than SETTLE_NS when it was read, so a warm execution costs one ``stat`` here, not an
+    open, a read and a parse."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -90,7 +93,10 @@ class StateFile:
             return LauncherState()
         finally:
             os.close(fd)
-        self._seen, self._state = _identity(st), state
+        # a file changed within the clock's last ticks may change again unseen (same
+        # size, a reused inode, the same coarse timestamps): trusted only once older
+        settled = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > SETTLE_NS
+        self._seen, self._state = (_identity(st) if settled else None), state
         return state
 
 

@@ -115,9 +115,12 @@ class OutputCollector:
             return None
         return ext, sha, size
 
-    async def finish(self, exe: Execution, fold: OutputFold, spool: LogSpool, before: Scan) -> Scan:
+    async def finish(
+        self, exe: Execution, fold: OutputFold, spool: LogSpool, before: Scan
+    ) -> tuple[Scan, int]:
         """Fill ``exe``: log file, cut logs and streams, results, images, produced files;
-        return the scan of /mnt/data the produced files were found by."""
+        return the scan of /mnt/data the produced files were found by (and the count of
+        placements before it: ``Catalog.starting_scan``)."""
         where = {"thread_id": exe.thread_id, "session_id": exe.session_id, "execution_id": exe.id}
         spool.close()
         exe.dropped = [d.to_dict() for d in fold.dropped.values()]

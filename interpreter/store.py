@@ -201,14 +201,21 @@ class Store:
 
         A transaction opened inside another (on the same thread: the lock is held) joins
         it: several owners' writes that belong together (an execution starting and its
-        session turning busy) commit once, or not at all."""
+        session turning busy) commit once, or not at all. The inner one is a savepoint: if
+        it raises, its own writes are undone even when the outer block goes on."""
         with self._lock:
             if self._depth:
+                name = f"lci_{self._depth}"
+                self._db.execute(f"SAVEPOINT {name}")
                 self._depth += 1
                 try:
                     yield self._db
+                except BaseException:
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    raise
                 finally:
                     self._depth -= 1
+                    self._db.execute(f"RELEASE {name}")
                 return
             self._db.execute("BEGIN IMMEDIATE")
             self._depth = 1

@@ -155,14 +155,16 @@ class Workspace:
         if self.owner is not None and os.geteuid() == 0:
             os.chown(path, *self.owner, dir_fd=dir_fd, follow_symlinks=False)
 
-    def scan(self, limit: int = MAX_ENTRIES) -> Scan:
+    def scan(self, limit: int = MAX_ENTRIES, dir_bytes: int = 0) -> Scan:
         """Regular files under the root (relative paths), skipping dot-files and links.
 
-        Bounded in depth and entries (``limit``), so a hostile tree cannot make it slow.
-        Names that are not valid UTF-8 or hold control characters are rejected, with
-        their subtree."""
+        Bounded in depth and entries (``limit``), so a hostile tree cannot make it slow;
+        ``dir_bytes`` (0: any) also gives up (``truncated``) on a directory larger than
+        that, whose reading costs its size even when it holds few entries (a directory
+        never shrinks after its entries are deleted). Names that are not valid UTF-8 or
+        hold control characters are rejected, with their subtree."""
         scan = Scan()
-        budget = [min(limit, MAX_ENTRIES)]
+        budget = [min(limit, MAX_ENTRIES), dir_bytes]
         try:
             fd = os.open(self.root, _DIR_FLAGS)
         except OSError:
@@ -175,6 +177,9 @@ class Workspace:
         entries the budget lets through."""
         subdirs = []
         try:
+            if budget[1] and os.fstat(fd).st_size > budget[1]:
+                out.truncated = True
+                return
             with os.scandir(fd) as it:  # scandir works on a duplicate; fd stays ours
                 for entry in it:
                     budget[0] -= 1

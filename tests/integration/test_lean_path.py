@@ -11,7 +11,9 @@ mtime back is still seen, and what the kernel wrote between calls is not lost.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +41,10 @@ def counting(manager: SessionManager, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
     def counted_scan(self: Workspace, *a: Any, **k: Any) -> Any:
         seen["scan"] += 1
-        return scan(self, *a, **k)
+        out = scan(self, *a, **k)
+        if threading.current_thread() is threading.main_thread() and not out.truncated:
+            seen["whole tree read on the event loop"] += 1
+        return out
 
     async def counted_hop(*a: Any, **k: Any) -> Any:
         seen["thread"] += 1
@@ -78,6 +83,7 @@ async def test_a_warm_execution_does_only_what_it_needs(
     # event loop: no worker thread for a small tree; the unchanged state file not reopened
     assert seen["scan"] == 1, seen
     assert seen["thread"] == 0, seen
+    assert seen["whole tree read on the event loop"] == 1, seen
     assert seen["state.json"] == 0, seen
     # the history has all of it, as before
     [row] = manager.history.entries(tenant=s.tenant, session_id=s.id, last=1)
@@ -94,7 +100,7 @@ async def test_a_large_tree_is_scanned_off_the_event_loop(
     with counting(manager, monkeypatch) as seen:
         exe = await s.execute("open('f0.txt', 'w').write('changed')")
     assert [f.path for f in exe.files] == ["/mnt/data/f0.txt"]
-    assert seen["thread"] >= 2, seen  # the full scan and the collection: in threads
+    assert seen["whole tree read on the event loop"] == 0, seen  # given up, done in a thread
 
 
 async def test_files_the_kernel_wrote_between_calls_are_kept(manager: SessionManager) -> None:
@@ -157,6 +163,63 @@ async def test_a_rewrite_that_sets_its_mtime_back_is_still_seen(manager: Session
     )
     [f] = exe.files
     assert await manager.files.content(f.file_id) == b"bbbb"
+
+
+async def test_a_listing_during_an_execution_hides_none_of_its_files(
+    manager: SessionManager,
+) -> None:
+    """A listing while the code runs stores and indexes what it finds: the execution
+    still reports the file it wrote (a red-team finding against an index-based skip)."""
+    s = await manager.session("lean-list")
+    await s.execute("1")
+    run = asyncio.ensure_future(
+        s.execute("import time\nopen('out.csv', 'w').write('a,b')\ntime.sleep(1.5)")
+    )
+    await anyio.sleep(0.8)
+    listed = {f.path: f.file_id for f in await s.list_files()}
+    assert "out.csv" in listed
+    exe = await run
+    assert [f.path for f in exe.files] == ["/mnt/data/out.csv"]
+
+
+async def test_a_forged_mtime_cannot_revive_an_old_version(manager: SessionManager) -> None:
+    """The kernel deletes a file it made, writes another of the same size and sets the
+    old one's mtime back on it: the new one is the code's output, and a listing serves
+    its content, not the old version's."""
+    s = await manager.session("lean-forge")
+    first = await s.execute(
+        "import os\nopen('y.bin', 'wb').write(b'old!')\nprint(os.stat('y.bin').st_mtime_ns)"
+    )
+    [old] = first.files
+    mtime = first.stdout.strip()
+    await s.execute("import os\nos.remove('y.bin')")  # the index keeps its row
+    forged = await s.execute(
+        f"import os\nopen('y.bin', 'wb').write(b'bad!')\nos.utime('y.bin', ns=({mtime}, {mtime}))"
+    )
+    [f] = forged.files
+    assert f.file_id != old.file_id
+    assert await manager.files.content(f.file_id) == b"bad!"
+    listed = {x.path: x.file_id for x in await s.list_files()}
+    assert await manager.files.content(listed["y.bin"]) == b"bad!"
+
+
+async def test_a_bloated_directory_is_read_off_the_event_loop(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few entries in a directory that once held many (ext4 directories never shrink):
+    reading it costs its size, so it is not read on the event loop."""
+    s = await manager.session("lean-bloat")
+    await s.execute(
+        "import os\nos.mkdir('d')\n"
+        "for i in range(3000): open(f'd/{i:0200d}', 'w').close()\n"
+        "for i in range(3000): os.remove(f'd/{i:0200d}')"
+    )
+    size = (await s.execute("import os\nprint(os.stat('d').st_size)")).stdout.strip()
+    assert int(size) > 64 * 1024
+    with counting(manager, monkeypatch) as seen:
+        exe = await s.execute("open('d/x', 'w').write('x')")
+    assert [f.path for f in exe.files] == ["/mnt/data/d/x"]
+    assert seen["whole tree read on the event loop"] == 0, seen  # given up, done in a thread
 
 
 def test_the_lock_file_counts_its_holders(tmp_path: Path) -> None:

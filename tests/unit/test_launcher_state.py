@@ -64,12 +64,16 @@ def test_the_state_file_is_parsed_again_only_when_it_changed(tmp_path, monkeypat
     assert f.read() == LauncherState()  # no file yet
     write(1)
     assert f.read().generation == 1 and f.read().generation == 1
-    assert len(parsed) == 1  # unchanged: not parsed again
+    assert len(parsed) == 2  # just written: not trusted unchanged yet (a coarse clock)
+    time.sleep(0.06)
+    assert f.read().generation == 1 and f.read().generation == 1
+    assert len(parsed) == 3  # settled: read once more, then not parsed again
     write(2)
-    assert f.read().generation == 2 and len(parsed) == 2
-    time.sleep(0.05)  # past the coarse clock's tick that stamped the rename
+    assert f.read().generation == 2 and len(parsed) == 4
+    time.sleep(0.06)  # past the coarse clock's tick that stamped the rename
+    f.read()
     write(3, in_place=True)
-    assert f.read().generation == 3 and len(parsed) == 3
+    assert f.read().generation == 3 and len(parsed) == 6
     path.unlink()
     os.symlink(tmp_path / "elsewhere", path)
     assert f.read() == LauncherState()  # a link is never followed, nor the cache believed

@@ -61,3 +61,21 @@ def test_a_transaction_inside_another_commits_with_it_or_not_at_all(tmp_path):
         db.execute("INSERT INTO t VALUES (5)")
     assert [r[0] for r in store.query("SELECT v FROM t ORDER BY v")] == [1, 2, 5]
     store.close()
+
+
+def test_an_inner_transaction_that_fails_undoes_only_its_own_writes(tmp_path):
+    from interpreter.store import Store
+
+    store = Store(tmp_path / "lci.db")
+    store.ensure_schema("CREATE TABLE IF NOT EXISTS t (v INTEGER);")
+    with store.transaction() as db:
+        db.execute("INSERT INTO t VALUES (1)")
+        try:
+            with store.transaction() as inner:
+                inner.execute("INSERT INTO t VALUES (2)")
+                raise RuntimeError("the inner owner failed; the outer goes on")
+        except RuntimeError:
+            pass
+        db.execute("INSERT INTO t VALUES (3)")
+    assert [r[0] for r in store.query("SELECT v FROM t ORDER BY v")] == [1, 3]
+    store.close()
