@@ -5,7 +5,9 @@
     <home>/sessions/<sid>/         0700, the host's
         ctl/                       0700 root; read-only in the sandbox, read by the
                                    launcher before it drops root: connection.json, activity
-        exec.lock                  host only: serialises executions across processes
+        exec.lock                  host only: serialises executions across processes (and
+                                   counts its holders: locking.take_turn)
+        placements                 host only: a byte per upload or removal (catalog.py)
         disk.img, disk/            the session's disk (disk.py), nosuid,nodev,noexec:
             data/   /mnt/data      the kernel's uid
             tmp/    /tmp           the kernel's uid
