@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from interpreter import Settings
 
 from ..conftest import _HOMES
+from ..scripted_model import ScriptedModel, scripted_model
 
 ALICE = "key-alice-6f1d0c9a2b7e4d3f8a5c1e0b"
 BOB = "key-bob-3e8b5a1c7d2f9e4a6b0c8d1f2a"
@@ -116,3 +118,28 @@ def live_server(sandbox_image: str, docker_client: object) -> Iterator[LiveServe
     yield server
     stop_server(server)
     shutil.rmtree(home, ignore_errors=True)
+
+
+MODEL_KEY = "sk-model-key"  # the key lci sends the scripted model
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[ScriptedModel]:
+    """A scripted chat-completions model (``tests/scripted_model.py``) for a module."""
+    with scripted_model(MODEL_KEY) as m:
+        yield m
+
+
+@contextmanager
+def model_server(image: str, model: ScriptedModel, prefix: str, **env: str) -> Iterator[LiveServer]:
+    """A server of its own (home under /tmp named ``prefix``...) whose model is ``model``."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    _HOMES.append(Settings.of(home=home, image=image))
+    server = start_server(
+        home, image, {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY, **env}
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        shutil.rmtree(home, ignore_errors=True)

@@ -6,28 +6,21 @@ One server for the module; a second one with ``LCI_RUN_EXPIRY=3`` for expiry."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
-from interpreter import Settings
-
-from ..conftest import _HOMES
-from ..scripted_model import ScriptedModel, call, calls, code, say, scripted_model
-from .conftest import LiveServer, start_server, stop_server
+from ..scripted_model import ScriptedModel, call, calls, code, say
+from .conftest import MODEL_KEY, LiveServer, model_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
 
-MODEL_KEY = "sk-model-key"
 SINE = """import numpy as np
 import matplotlib.pyplot as plt
 x = np.linspace(0, 4 * np.pi, 1000)
@@ -74,41 +67,20 @@ WEATHER_TOOLS: list[Any] = [
 TERMINAL = {"completed", "cancelled", "expired", "failed"}
 
 
-def _serve(image: str, model: ScriptedModel, prefix: str, **env: str) -> LiveServer:
-    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    _HOMES.append(Settings.of(home=home, image=image))
-    return start_server(
-        home,
-        image,
-        {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY, **env},
-    )
-
-
-def _stop(server: LiveServer) -> None:
-    stop_server(server)
-    shutil.rmtree(server.home, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    with scripted_model(MODEL_KEY) as m:
-        yield m
-
-
 @pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
-    s = _serve(sandbox_image, model, "lci-a-", LCI_MODEL_MAP="gpt-4-1106-preview=scripted-seed")
-    yield s
-    _stop(s)
+    with model_server(
+        sandbox_image, model, "lci-a-", LCI_MODEL_MAP="gpt-4-1106-preview=scripted-seed"
+    ) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def short_server(
     sandbox_image: str, docker_client: object, model: ScriptedModel
 ) -> Iterator[LiveServer]:
-    s = _serve(sandbox_image, model, "lci-x-", LCI_RUN_EXPIRY="3")
-    yield s
-    _stop(s)
+    with model_server(sandbox_image, model, "lci-x-", LCI_RUN_EXPIRY="3") as s:
+        yield s
 
 
 def _client(server: LiveServer, key: str | None = None) -> OpenAI:

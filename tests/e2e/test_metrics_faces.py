@@ -10,12 +10,9 @@ the Assistants run and the Response, and no other test's executions in the count
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,37 +21,22 @@ import pytest
 from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
-from interpreter import Settings
-
-from ..conftest import _HOMES
-from ..scripted_model import ScriptedModel, code, say, scripted_model
+from ..scripted_model import ScriptedModel, code, say
 from . import mcp_client
-from .conftest import ADMIN, LiveServer, start_server, stop_server
+from .conftest import ADMIN, LiveServer, model_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
 
-MODEL_KEY = "sk-model-key"
 MODEL = "scripted-metrics"
 STATUSES = ("ok", "error", "timeout", "died", "cancelled")
 AZURE = "api-version=2025-10-02-preview"
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    with scripted_model(MODEL_KEY) as m:
-        yield m
-
-
-@pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
-    home = Path(tempfile.mkdtemp(prefix="lci-m-", dir="/tmp"))
-    _HOMES.append(Settings.of(home=home, image=sandbox_image))
-    env = {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY}
-    s = start_server(home, sandbox_image, env)
-    yield s
-    stop_server(s)
-    shutil.rmtree(home, ignore_errors=True)
+    with model_server(sandbox_image, model, "lci-m-") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,9 @@ One server for the module."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,16 +17,12 @@ import httpx
 import pytest
 from openai import AsyncOpenAI, BadRequestError, NotFoundError, OpenAI
 
-from interpreter import Settings
-
-from ..conftest import _HOMES
-from ..scripted_model import ScriptedModel, call, calls, code, say, scripted_model
-from .conftest import LiveServer, start_server, stop_server
+from ..scripted_model import ScriptedModel, call, calls, code, say
+from .conftest import LiveServer, model_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
 
-MODEL_KEY = "sk-model-key"
 CI: list[Any] = [{"type": "code_interpreter", "container": {"type": "auto"}}]
 OUTPUTS: list[Any] = ["code_interpreter_call.outputs"]
 SINE = """import numpy as np
@@ -62,20 +55,9 @@ WEATHER: list[Any] = [
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    with scripted_model(MODEL_KEY) as m:
-        yield m
-
-
-@pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
-    home = Path(tempfile.mkdtemp(prefix="lci-r-", dir="/tmp"))
-    _HOMES.append(Settings.of(home=home, image=sandbox_image))
-    env = {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY}
-    s = start_server(home, sandbox_image, env)
-    yield s
-    stop_server(s)
-    shutil.rmtree(home, ignore_errors=True)
+    with model_server(sandbox_image, model, "lci-r-") as s:
+        yield s
 
 
 def _client(server: LiveServer, key: str | None = None) -> OpenAI:

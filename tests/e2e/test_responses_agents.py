@@ -7,43 +7,24 @@ chat-completions server."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from openai import AsyncOpenAI
 
-from interpreter import Settings
-
-from ..conftest import _HOMES
-from ..scripted_model import ScriptedModel, call, calls, code, say, scripted_model
-from .conftest import LiveServer, start_server, stop_server
+from ..scripted_model import ScriptedModel, call, calls, code, say
+from .conftest import LiveServer, model_server
 
 agents: Any = pytest.importorskip("agents")  # the dev extra has it (openai-agents)
 pytestmark = [pytest.mark.docker]
 
-MODEL_KEY = "sk-model-key"
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    with scripted_model(MODEL_KEY) as m:
-        yield m
-
 
 @pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
-    home = Path(tempfile.mkdtemp(prefix="lci-ag-", dir="/tmp"))
-    _HOMES.append(Settings.of(home=home, image=sandbox_image))
-    env = {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY}
-    s = start_server(home, sandbox_image, env)
-    yield s
-    stop_server(s)
-    shutil.rmtree(home, ignore_errors=True)
+    with model_server(sandbox_image, model, "lci-ag-") as s:
+        yield s
 
 
 def _agent(client: AsyncOpenAI, name: str) -> Any:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,35 +16,19 @@ from typing import Any
 import pytest
 from langchain_openai import ChatOpenAI
 
-from interpreter import Settings
-
-from ..conftest import _HOMES
-from ..scripted_model import ScriptedModel, code, say, scripted_model
-from .conftest import LiveServer, start_server, stop_server
+from ..scripted_model import ScriptedModel, code, say
+from .conftest import LiveServer, model_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-MODEL_KEY = "sk-model-key"
 NODE_SDK = "openai@6.30.1"  # the latest openai-node that supports this machine's Node.js 20
 NODE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lci-tests"
 SCRIPT = Path(__file__).with_name("openai_node_client.mjs")
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    with scripted_model(MODEL_KEY) as m:
-        yield m
-
-
-@pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
-    home = Path(tempfile.mkdtemp(prefix="lci-rc-", dir="/tmp"))
-    _HOMES.append(Settings.of(home=home, image=sandbox_image))
-    s = start_server(
-        home, sandbox_image, {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY}
-    )
-    yield s
-    stop_server(s)
-    shutil.rmtree(home, ignore_errors=True)
+    with model_server(sandbox_image, model, "lci-rc-") as s:
+        yield s
 
 
 def test_langchain_chat_openai_with_the_hosted_code_interpreter(

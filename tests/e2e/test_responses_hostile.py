@@ -4,47 +4,30 @@ an attacker likes. One server for the module."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from openai import OpenAI
 
-from interpreter import Settings
 from interpreter.responses.loop import LIVE_MAX
 from interpreter.responses.objects import MAX_UNLINKED
 
-from ..conftest import _HOMES
-from ..scripted_model import ScriptedModel, code, say, scripted_model
-from .conftest import LiveServer, start_server, stop_server
+from ..scripted_model import ScriptedModel, code, say
+from .conftest import LiveServer, model_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
 
-MODEL_KEY = "sk-model-key"
 CI: list[Any] = [{"type": "code_interpreter", "container": {"type": "auto"}}]
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    with scripted_model(MODEL_KEY) as m:
-        yield m
-
-
-@pytest.fixture(scope="module")
 def server(sandbox_image: str, docker_client: object, model: ScriptedModel) -> Iterator[LiveServer]:
-    home = Path(tempfile.mkdtemp(prefix="lci-rh-", dir="/tmp"))
-    _HOMES.append(Settings.of(home=home, image=sandbox_image))
-    env = {"LCI_MODEL_BASE_URL": model.url, "LCI_MODEL_API_KEY": MODEL_KEY}
-    s = start_server(home, sandbox_image, env)
-    yield s
-    stop_server(s)
-    shutil.rmtree(home, ignore_errors=True)
+    with model_server(sandbox_image, model, "lci-rh-") as s:
+        yield s
 
 
 @pytest.fixture
